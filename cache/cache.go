@@ -1,0 +1,465 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/typedcache/typedcache/codec"
+)
+
+// Cache is a typed cache over a Store: it builds keys (namespace and key
+// function), encodes and decodes values with its codec, applies the default
+// TTL and the per-operation timeout, validates input, wraps errors with the
+// operation and the key, and counts statistics. It is safe for concurrent
+// use.
+type Cache[K comparable, V any] struct {
+	*shared[K, V]
+	ttl time.Duration // expiry of writes; 0 = none; < 0 invalid (a bad WithTTL)
+}
+
+// shared is the state a Cache shares with the views WithTTL makes of it.
+type shared[K comparable, V any] struct {
+	store          Store
+	prefix         string // "namespace:" or ""
+	key            func(K) string
+	codec          codec.Codec[V]
+	timeout        time.Duration
+	computeTimeout time.Duration
+	flights        singleflight.Group
+	stats          counters
+}
+
+// New returns a Cache over store. A nil opts means the defaults (see
+// Options). New panics if store is nil or opts.TTL is negative: both are
+// programming errors.
+func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
+	if store == nil {
+		panic("cache: New with a nil Store")
+	}
+	var o Options[K, V]
+	if opts != nil {
+		o = *opts
+	}
+	if o.TTL < 0 {
+		panic("cache: New with a negative TTL")
+	}
+	if o.Timeout < 0 || o.ComputeTimeout < 0 {
+		panic("cache: New with a negative timeout")
+	}
+	s := &shared[K, V]{
+		store:          store,
+		key:            o.Key,
+		codec:          o.Codec,
+		timeout:        o.Timeout,
+		computeTimeout: o.ComputeTimeout,
+	}
+	if o.Namespace != "" {
+		s.prefix = o.Namespace + ":"
+	}
+	if s.key == nil {
+		s.key = defaultKey[K]()
+	}
+	if s.codec == nil {
+		s.codec = codec.Default[V]()
+	}
+	if s.computeTimeout == 0 {
+		s.computeTimeout = DefaultComputeTimeout
+	}
+	return &Cache[K, V]{shared: s, ttl: o.TTL}
+}
+
+// WithTTL returns a view of the cache whose writes (Set, SetMulti, Add,
+// CompareAndSwap, GetOrCompute) expire after ttl instead of the default; a
+// ttl of 0 means no expiry. The view shares the store, the statistics and
+// the in-flight computations of c. Writes through a view with a negative ttl
+// fail with ErrInvalidTTL.
+func (c *Cache[K, V]) WithTTL(ttl time.Duration) *Cache[K, V] {
+	return &Cache[K, V]{shared: c.shared, ttl: ttl}
+}
+
+// TTLDefault returns the expiry of the cache's writes (0 = no expiry).
+func (c *Cache[K, V]) TTLDefault() time.Duration { return c.ttl }
+
+// Store returns the store under the cache, for packages such as lock and
+// memo that use its primitives directly.
+func (c *Cache[K, V]) Store() Store { return c.store }
+
+// Codec returns the cache's codec.
+func (c *Cache[K, V]) Codec() codec.Codec[V] { return c.codec }
+
+// Key returns the full store key of k: the namespace prefix and the key
+// function's text. It does not validate the key.
+func (c *Cache[K, V]) Key(k K) string {
+	if c.prefix == "" {
+		return c.key(k)
+	}
+	return c.prefix + c.key(k)
+}
+
+// Namespace returns the store key prefix of the cache ("namespace:"), or "".
+func (c *Cache[K, V]) Namespace() string { return c.prefix }
+
+// Stats returns a snapshot of the cache's counters.
+func (c *Cache[K, V]) Stats() Stats { return c.stats.snapshot() }
+
+// Close closes the store. A store never closes a client the user passed in.
+func (c *Cache[K, V]) Close() error { return c.store.Close() }
+
+// buildKey returns the store key of k, or ErrInvalidKey.
+func (c *Cache[K, V]) buildKey(k K) (string, error) {
+	s := c.key(k)
+	if s == "" {
+		return "", ErrInvalidKey
+	}
+	if c.prefix == "" {
+		return s, nil
+	}
+	return c.prefix + s, nil
+}
+
+// opContext applies the cache's Timeout to ctx.
+func (c *Cache[K, V]) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// fail counts err unless it is an expected outcome and wraps it.
+func (c *Cache[K, V]) fail(op, key string, err error) error {
+	if !errors.Is(err, ErrExists) && !errors.Is(err, ErrConflict) {
+		c.stats.errors.Add(1)
+	}
+	return &OpError{Op: op, Key: key, Err: err}
+}
+
+func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
+	if c.ttl < 0 {
+		return 0, ErrInvalidTTL
+	}
+	return c.ttl, nil
+}
+
+// Get returns the value of k. A miss is found == false with a nil error; err
+// is set only for failures, including a stored value that does not decode
+// (it wraps codec.ErrDecode and the value is left in the store).
+// A cached zero value is a hit.
+func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return v, false, c.fail("get", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	data, err := c.store.Get(ctx, key)
+	cancel()
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			c.stats.misses.Add(1)
+			return v, false, nil
+		}
+		return v, false, c.fail("get", key, err)
+	}
+	v, err = c.codec.Decode(data)
+	if err != nil {
+		c.stats.decodeErrors.Add(1)
+		return v, false, c.fail("get", key, err)
+	}
+	c.stats.hits.Add(1)
+	return v, true, nil
+}
+
+// GetMulti returns the values of keys that are in the cache; misses are
+// absent from the map. It reads all keys in one store call. Values that fail
+// to decode are left out of the map and reported in the error (joined, one
+// per key, each wrapping codec.ErrDecode); the other hits are still returned.
+func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
+	skeys := make([]string, len(keys))
+	for i, k := range keys {
+		key, err := c.buildKey(k)
+		if err != nil {
+			return nil, c.fail("get-multi", key, err)
+		}
+		skeys[i] = key
+	}
+	out := make(map[K]V, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	ctx, cancel := c.opContext(ctx)
+	vals, err := c.store.GetMulti(ctx, skeys)
+	cancel()
+	if err != nil {
+		return nil, c.fail("get-multi", "", err)
+	}
+	var errs []error
+	var hits, misses int64
+	for i, data := range vals {
+		if data == nil {
+			misses++
+			continue
+		}
+		v, err := c.codec.Decode(data)
+		if err != nil {
+			c.stats.decodeErrors.Add(1)
+			errs = append(errs, c.fail("get-multi", skeys[i], err))
+			continue
+		}
+		hits++
+		out[keys[i]] = v
+	}
+	c.stats.hits.Add(hits)
+	c.stats.misses.Add(misses)
+	return out, errors.Join(errs...)
+}
+
+// Set stores v under k with the cache's TTL.
+func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return c.fail("set", key, err)
+	}
+	ttl, err := c.writeTTL()
+	if err != nil {
+		return c.fail("set", key, err)
+	}
+	data, err := c.codec.Encode(v)
+	if err != nil {
+		return c.fail("set", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	err = c.store.Set(ctx, key, data, ttl)
+	cancel()
+	if err != nil {
+		return c.fail("set", key, err)
+	}
+	c.stats.sets.Add(1)
+	return nil
+}
+
+// SetMulti stores every entry of items with the cache's TTL, pipelined where
+// the store allows. It is not atomic: on error some entries may be written.
+// Nothing is written if a key or a value is invalid.
+func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
+	ttl, err := c.writeTTL()
+	if err != nil {
+		return c.fail("set-multi", "", err)
+	}
+	batch := make([]Item, 0, len(items))
+	for k, v := range items {
+		key, err := c.buildKey(k)
+		if err != nil {
+			return c.fail("set-multi", key, err)
+		}
+		data, err := c.codec.Encode(v)
+		if err != nil {
+			return c.fail("set-multi", key, err)
+		}
+		batch = append(batch, Item{Key: key, Value: data, TTL: ttl})
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	ctx, cancel := c.opContext(ctx)
+	err = c.store.SetMulti(ctx, batch)
+	cancel()
+	if err != nil {
+		return c.fail("set-multi", "", err)
+	}
+	c.stats.sets.Add(int64(len(batch)))
+	return nil
+}
+
+// Add stores v under k with the cache's TTL only if k is absent, atomically.
+// It returns an error matching ErrExists if k holds a value.
+func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return c.fail("add", key, err)
+	}
+	ttl, err := c.writeTTL()
+	if err != nil {
+		return c.fail("add", key, err)
+	}
+	data, err := c.codec.Encode(v)
+	if err != nil {
+		return c.fail("add", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	err = c.store.Add(ctx, key, data, ttl)
+	cancel()
+	if err != nil {
+		return c.fail("add", key, err)
+	}
+	c.stats.sets.Add(1)
+	return nil
+}
+
+// Delete removes the keys and reports how many existed.
+func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
+	skeys := make([]string, len(keys))
+	for i, k := range keys {
+		key, err := c.buildKey(k)
+		if err != nil {
+			return 0, c.fail("delete", key, err)
+		}
+		skeys[i] = key
+	}
+	if len(skeys) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := c.opContext(ctx)
+	n, err := c.store.Delete(ctx, skeys...)
+	cancel()
+	if err != nil {
+		key := ""
+		if len(skeys) == 1 {
+			key = skeys[0]
+		}
+		return n, c.fail("delete", key, err)
+	}
+	c.stats.deletes.Add(int64(n))
+	return n, nil
+}
+
+// Exists reports whether k holds a value.
+func (c *Cache[K, V]) Exists(ctx context.Context, k K) (bool, error) {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return false, c.fail("exists", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	ok, err := c.store.Exists(ctx, key)
+	cancel()
+	if err != nil {
+		return false, c.fail("exists", key, err)
+	}
+	return ok, nil
+}
+
+// Expire sets the expiry of k to ttl from now (0 removes it) and reports
+// whether k existed.
+func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool, error) {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return false, c.fail("expire", key, err)
+	}
+	if ttl < 0 {
+		return false, c.fail("expire", key, ErrInvalidTTL)
+	}
+	ctx, cancel := c.opContext(ctx)
+	ok, err := c.store.Expire(ctx, key, ttl)
+	cancel()
+	if err != nil {
+		return false, c.fail("expire", key, err)
+	}
+	return ok, nil
+}
+
+// TTL returns the remaining time to live of k: NoExpiration for a key that
+// never expires, an error matching ErrNotFound for a missing key, and one
+// matching ErrUnsupported on a store that cannot tell (Memcached).
+func (c *Cache[K, V]) TTL(ctx context.Context, k K) (time.Duration, error) {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return 0, c.fail("ttl", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	d, err := c.store.TTL(ctx, key)
+	cancel()
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return 0, &OpError{Op: "ttl", Key: key, Err: err}
+		}
+		return 0, c.fail("ttl", key, err)
+	}
+	return d, nil
+}
+
+// Increment adds delta to the integer stored under k, atomically, and
+// returns the result; a missing key is created holding delta, without
+// expiry. The value is decimal text, so a Cache[K, int64] (whose default
+// codec is decimal text) reads it with Get. A value that is not an integer
+// gives an error matching ErrNotInteger.
+func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (int64, error) {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return 0, c.fail("increment", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	n, err := c.store.Increment(ctx, key, delta)
+	cancel()
+	if err != nil {
+		return 0, c.fail("increment", key, err)
+	}
+	return n, nil
+}
+
+// Clear deletes every key of the cache's namespace and no other key. A
+// cache without a namespace clears the whole store, including keys written
+// by others. On Memcached, clearing a namespace is not possible and returns
+// an error matching ErrUnsupported.
+func (c *Cache[K, V]) Clear(ctx context.Context) error {
+	ctx, cancel := c.opContext(ctx)
+	err := c.store.Clear(ctx, c.prefix)
+	cancel()
+	if err != nil {
+		return c.fail("clear", c.prefix, err)
+	}
+	return nil
+}
+
+// Gets returns the value of k, whether it was found, and a token for
+// CompareAndSwap. On a miss the token is the absent token. A value that
+// fails to decode is an error wrapping codec.ErrDecode.
+func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Token, err error) {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return v, false, token, c.fail("gets", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	data, token, err := c.store.Gets(ctx, key)
+	cancel()
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			c.stats.misses.Add(1)
+			return v, false, AbsentToken(), nil
+		}
+		return v, false, token, c.fail("gets", key, err)
+	}
+	v, err = c.codec.Decode(data)
+	if err != nil {
+		c.stats.decodeErrors.Add(1)
+		return v, false, token, c.fail("gets", key, err)
+	}
+	c.stats.hits.Add(1)
+	return v, true, token, nil
+}
+
+// CompareAndSwap stores v under k with the cache's TTL only if k is
+// unchanged since token was read by Gets; for the absent token, only if k is
+// still absent. Otherwise it returns an error matching ErrConflict.
+func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) error {
+	key, err := c.buildKey(k)
+	if err != nil {
+		return c.fail("cas", key, err)
+	}
+	ttl, err := c.writeTTL()
+	if err != nil {
+		return c.fail("cas", key, err)
+	}
+	data, err := c.codec.Encode(v)
+	if err != nil {
+		return c.fail("cas", key, err)
+	}
+	ctx, cancel := c.opContext(ctx)
+	err = c.store.CompareAndSwap(ctx, key, data, token, ttl)
+	cancel()
+	if err != nil {
+		return c.fail("cas", key, err)
+	}
+	c.stats.sets.Add(1)
+	return nil
+}

@@ -1,0 +1,43 @@
+package cachetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Harness describes a store under test and what its backend can do. The
+// suite never asks which store it is testing: every difference between
+// backends is one of these fields.
+type Harness struct {
+	// NewStore returns a store to test. The suite closes it when the test
+	// ends. Stores returned by several calls may share one backend; the
+	// suite keeps each test's keys apart with a unique prefix.
+	NewStore func(t *testing.T) cache.Store
+
+	// Exclusive reports that nothing else uses the backend while the suite
+	// runs, so that Clear("") (which empties the whole store) may be tested.
+	// Leave it false for a backend shared with other tests.
+	Exclusive bool
+
+	// TTLResolution is the granularity of the store's expiry: a TTL is
+	// honoured to within it (time.Millisecond for Redis and memory,
+	// time.Second for Memcached). Zero means time.Millisecond.
+	TTLResolution time.Duration
+
+	// TTLUnreadable reports that Store.TTL returns cache.ErrUnsupported
+	// (Memcached).
+	TTLUnreadable bool
+
+	// NoClearPrefix reports that Store.Clear with a non-empty prefix returns
+	// cache.ErrUnsupported (Memcached).
+	NoClearPrefix bool
+
+	// MaxValueSize is the largest value the store must hold; zero means
+	// 1 MiB.
+	MaxValueSize int
+
+	// MaxKeySize is the longest key the suite uses; zero means 1000 bytes.
+	MaxKeySize int
+}

@@ -1,0 +1,89 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// ErrPanic is wrapped by the error GetOrCompute returns when the computation
+// panicked.
+var ErrPanic = errors.New("cache: computation panicked")
+
+// PanicError is the error of a computation that panicked: it matches
+// ErrPanic and carries the panic's value and stack.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("cache: computation panicked: %v", e.Value) }
+
+// Is reports whether target is ErrPanic.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// Recover runs fn and turns a panic into a *PanicError. Packages that run
+// computations for many waiters (memo) use it so that one panic reaches every
+// waiter as an error instead of crashing the process.
+func Recover[T any](fn func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return fn()
+}
+
+// GetOrCompute returns the value of k, computing and storing it on a miss.
+// In this process, concurrent callers for one key share a single
+// computation (singleflight). The computation runs on a context detached
+// from every caller's (it keeps the values of the first caller's context)
+// and bounded by Options.ComputeTimeout, so it does not die with the first
+// caller; each caller stops waiting when its own context ends. Its result is
+// written with the cache's TTL. An error or a panic of the computation
+// reaches every waiter (a panic as an error matching ErrPanic) and nothing
+// is cached. A failure to write the computed value is counted in Stats but
+// not returned: the caller still gets the value.
+//
+// Across processes, use memo.GetOrCompute, which adds a lock.
+func (c *Cache[K, V]) GetOrCompute(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (V, error) {
+	v, found, err := c.Get(ctx, k)
+	if err != nil || found {
+		return v, err
+	}
+	key, _ := c.buildKey(k) // Get validated it
+	ch := c.flights.DoChan(key, func() (any, error) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.computeTimeout)
+		defer cancel()
+		// Another flight may have stored the value since our miss.
+		if v, found, err := c.Get(cctx, k); err == nil && found {
+			return v, nil
+		}
+		c.stats.computations.Add(1)
+		v, err := Recover(func() (V, error) { return compute(cctx) })
+		if err != nil {
+			return v, err
+		}
+		_ = c.Set(cctx, k, v) // a failure is counted by Set; the value is still good
+		return v, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			var zero V
+			return zero, &OpError{Op: "compute", Key: key, Err: res.Err}
+		}
+		v, _ := res.Val.(V) // a nil interface V comes back as a nil any
+		return v, nil
+	case <-ctx.Done():
+		var zero V
+		return zero, &OpError{Op: "compute", Key: key, Err: context.Cause(ctx)}
+	}
+}

@@ -1,0 +1,56 @@
+package cache
+
+import "errors"
+
+// Sentinel errors. Match them with [errors.Is]: every error the Cache returns
+// wraps its cause together with the operation and the key, as in
+// "cache: get users:42: <cause>".
+var (
+	// ErrNotFound is returned by Store.Get and Store.Gets on a miss. The Cache
+	// never returns it from Get (a miss is found == false there), but does
+	// from TTL on a missing key.
+	ErrNotFound = errors.New("cache: not found")
+
+	// ErrExists is returned by Add when the key already holds a value.
+	ErrExists = errors.New("cache: key exists")
+
+	// ErrConflict is returned by CompareAndSwap when the key changed since its
+	// token was read.
+	ErrConflict = errors.New("cache: conflict")
+
+	// ErrNotInteger is returned by Increment when the stored value is not a
+	// signed 64-bit decimal integer, or when the increment would overflow.
+	ErrNotInteger = errors.New("cache: value is not an integer")
+
+	// ErrUnsupported is returned by an operation the store cannot perform,
+	// such as TTL on Memcached or Clear of a prefix on Memcached.
+	ErrUnsupported = errors.New("cache: operation not supported by this store")
+
+	// ErrInvalidKey is returned when a key is empty or otherwise cannot be used.
+	ErrInvalidKey = errors.New("cache: invalid key")
+
+	// ErrInvalidTTL is returned for a negative TTL.
+	ErrInvalidTTL = errors.New("cache: invalid ttl")
+
+	// ErrClosed is returned by a store that has been closed.
+	ErrClosed = errors.New("cache: store closed")
+)
+
+// OpError is the error type of every failed Cache operation. It records the
+// operation, the full store key (empty for operations on many keys) and the
+// cause, which [errors.Is] and [errors.As] see through Unwrap.
+type OpError struct {
+	Op  string // "get", "set", "add", ...
+	Key string // the full store key, if the operation had exactly one
+	Err error  // the cause
+}
+
+func (e *OpError) Error() string {
+	if e.Key == "" {
+		return "cache: " + e.Op + ": " + e.Err.Error()
+	}
+	return "cache: " + e.Op + " " + e.Key + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }

@@ -1,0 +1,69 @@
+package cache
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/typedcache/typedcache/codec"
+)
+
+// Options configure a Cache. A nil *Options, and every zero field, means the
+// default.
+type Options[K comparable, V any] struct {
+	// Namespace, when set, prefixes every key: key k is stored as
+	// "Namespace:" + Key(k). Clear deletes exactly the keys of the namespace.
+	Namespace string
+
+	// Key turns a K into the key's text. The default uses strings as they
+	// are, integers in decimal, then fmt.Stringer, then fmt.Sprint. A Key
+	// function that returns "" for some k makes operations on k fail with
+	// ErrInvalidKey.
+	Key func(K) string
+
+	// Codec encodes and decodes values; the default is codec.Default[V]().
+	Codec codec.Codec[V]
+
+	// TTL is the expiry of every write that does not say otherwise
+	// (see Cache.WithTTL); 0 means no expiry. A negative TTL makes New panic.
+	TTL time.Duration
+
+	// Timeout bounds every store operation; 0 means only the caller's
+	// context bounds it.
+	Timeout time.Duration
+
+	// ComputeTimeout bounds the shared computation of GetOrCompute, which
+	// runs detached from its callers' contexts; the default is one minute.
+	ComputeTimeout time.Duration
+}
+
+// DefaultComputeTimeout is the bound of a GetOrCompute computation when
+// Options.ComputeTimeout is zero.
+const DefaultComputeTimeout = time.Minute
+
+// defaultKey returns the key function for K when Options.Key is nil.
+func defaultKey[K comparable]() func(K) string {
+	var zero K
+	switch any(zero).(type) {
+	case string:
+		return func(k K) string { return any(k).(string) }
+	case int:
+		return func(k K) string { return strconv.Itoa(any(k).(int)) }
+	case int64:
+		return func(k K) string { return strconv.FormatInt(any(k).(int64), 10) }
+	case int32:
+		return func(k K) string { return strconv.FormatInt(int64(any(k).(int32)), 10) }
+	case uint64:
+		return func(k K) string { return strconv.FormatUint(any(k).(uint64), 10) }
+	case uint32:
+		return func(k K) string { return strconv.FormatUint(uint64(any(k).(uint32)), 10) }
+	case uint:
+		return func(k K) string { return strconv.FormatUint(uint64(any(k).(uint)), 10) }
+	}
+	return func(k K) string {
+		if s, ok := any(k).(fmt.Stringer); ok {
+			return s.String()
+		}
+		return fmt.Sprint(k)
+	}
+}

@@ -1,0 +1,160 @@
+package cache
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the contract a backend implements: bytes in, bytes out, keys
+// already built. It is the driver side of the package, in the manner of
+// database/sql/driver; users hold a [Cache] instead.
+//
+// Every method must be safe for concurrent use. Every method that takes a
+// context must return an error wrapping ctx.Err() once the context is done,
+// without doing the operation if it is done on entry. Stores return their raw
+// errors (or the sentinels named below); the Cache wraps them.
+//
+// TTLs: a ttl of 0 means "no expiry"; a positive ttl means the key expires
+// after it, at the store's resolution, never earlier than asked by more than
+// that resolution and never "never" (a store with whole-second expiry rounds
+// up). The Cache never passes a negative ttl. A key that has expired must
+// never be returned by any method.
+//
+// The conformance suite in package cachetest checks every clause below.
+type Store interface {
+	// Get returns the value of key, or ErrNotFound on a miss.
+	Get(ctx context.Context, key string) ([]byte, error)
+
+	// GetMulti returns one slice aligned with keys: the value of keys[i] at
+	// index i, nil for a miss. A hit with an empty value is a non-nil empty
+	// slice. It uses one round trip where the backend allows.
+	GetMulti(ctx context.Context, keys []string) ([][]byte, error)
+
+	// Set stores value under key with ttl, replacing both the value and the
+	// ttl of an existing key.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+
+	// SetMulti sets every item, each with its own ttl, pipelined where the
+	// backend allows. It is not atomic: on error some items may be written.
+	SetMulti(ctx context.Context, items []Item) error
+
+	// Add stores value under key only if the key is absent, atomically.
+	// It returns ErrExists when the key holds a value.
+	Add(ctx context.Context, key string, value []byte, ttl time.Duration) error
+
+	// Delete removes the keys and reports how many existed. A store that
+	// cannot tell (Memcached deletes one key at a time) counts the deletes
+	// that found their key.
+	Delete(ctx context.Context, keys ...string) (int, error)
+
+	// Exists reports whether key holds a value.
+	Exists(ctx context.Context, key string) (bool, error)
+
+	// Expire sets the ttl of an existing key (0 removes its expiry) and
+	// reports whether the key existed.
+	Expire(ctx context.Context, key string, ttl time.Duration) (bool, error)
+
+	// TTL returns the remaining time to live of key, NoExpiration for a key
+	// without expiry, ErrNotFound for a missing key, and ErrUnsupported where
+	// the backend cannot tell.
+	TTL(ctx context.Context, key string) (time.Duration, error)
+
+	// Increment adds delta to the signed 64-bit decimal integer stored
+	// under key, atomically, and returns the new value. A missing key is
+	// created holding delta, without expiry; an existing key keeps its ttl.
+	// A value that is not a decimal int64, or a result that would overflow,
+	// gives ErrNotInteger and changes nothing. The value is stored as decimal
+	// text, so a Get of the key returns that text.
+	Increment(ctx context.Context, key string, delta int64) (int64, error)
+
+	// Clear deletes exactly the keys that start with prefix, and never any
+	// other key; the prefix "" deletes every key of the store. A store that
+	// cannot enumerate keys returns ErrUnsupported for a non-empty prefix.
+	Clear(ctx context.Context, prefix string) error
+
+	// Gets returns the value of key with a token for CompareAndSwap. On a
+	// miss it returns a nil value, the absent token ([AbsentToken]) and
+	// ErrNotFound.
+	Gets(ctx context.Context, key string) ([]byte, Token, error)
+
+	// CompareAndSwap stores value with ttl only if key is unchanged since the
+	// token was read by Gets: for a present token, the key still holds the
+	// value that was read and was not written since (stores that compare
+	// values rather than versions document it); for the absent token, the
+	// key is still absent. Otherwise it returns ErrConflict and changes
+	// nothing. It is atomic.
+	CompareAndSwap(ctx context.Context, key string, value []byte, token Token, ttl time.Duration) error
+
+	// DeleteIfEqual deletes key only if it holds exactly value, atomically,
+	// and reports whether it deleted. It is how a lock holder releases its
+	// lock. A store that implements Notifier wakes the watchers of key after
+	// a successful delete.
+	DeleteIfEqual(ctx context.Context, key string, value []byte) (bool, error)
+
+	// ExtendIfEqual sets the ttl of key (0 removes the expiry) only if it
+	// holds exactly value, atomically, and reports whether it did. It is how
+	// a lock holder extends its lease.
+	ExtendIfEqual(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+
+	// Close releases what the store created (connections, goroutines). It
+	// never closes a client the user passed in. Operations after Close may
+	// return ErrClosed.
+	Close() error
+}
+
+// NoExpiration is what Store.TTL and Cache.TTL return for a key that never
+// expires.
+const NoExpiration time.Duration = -1
+
+// Item is one entry of Store.SetMulti.
+type Item struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration // 0 = no expiry
+}
+
+// Token is the opaque compare-and-swap token returned by Store.Gets. Its zero
+// value is the absent token: the key did not exist when it was read.
+//
+// Stores build tokens with [NewToken] from their own representation (a
+// version, a CAS unique, the value read) and read it back with Bytes.
+type Token struct {
+	data    []byte
+	present bool
+}
+
+// AbsentToken returns the token that means "the key was absent".
+func AbsentToken() Token { return Token{} }
+
+// NewToken returns a token for a key that was present, carrying the store's
+// representation of its state. Only stores call it.
+func NewToken(data []byte) Token { return Token{data: data, present: true} }
+
+// Absent reports whether the token was read from a missing key.
+func (t Token) Absent() bool { return !t.present }
+
+// Bytes returns the store's representation, as given to NewToken.
+func (t Token) Bytes() []byte { return t.data }
+
+// Notifier is an optional interface of a Store that can wake the waiters of
+// a key when it is released, within the process or across processes (Redis
+// pub/sub). The lock package uses it; stores without it are polled.
+type Notifier interface {
+	// Watch returns a channel that receives a value after a successful
+	// DeleteIfEqual of key by any client of the same backend, and a stop
+	// function that ends the watch and must be called. Watch returns only
+	// once the watch is in place, so a release after Watch returns is never
+	// missed. Wake-ups may be spurious; expiries are not reported.
+	Watch(ctx context.Context, key string) (<-chan struct{}, func(), error)
+}
+
+// Fencer is an optional interface of a Store that can hand out fencing
+// tokens: numbers that grow with every acquisition of a lock key.
+type Fencer interface {
+	// AddFenced is Add that, when it stores the value, also increments a
+	// counter tied to key, in the same atomic step, and returns the
+	// counter's new value. The counter outlives key; Clear of a prefix of
+	// key may remove it. It returns ErrExists, and does not count, when
+	// key holds a value.
+	AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
+}
