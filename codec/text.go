@@ -23,7 +23,7 @@ func Bytes() Codec[[]byte] { return bytesCodec{} }
 
 type bytesCodec struct{}
 
-func (bytesCodec) Encode(v []byte) ([]byte, error)   { return v, nil }
+func (bytesCodec) Encode(v []byte) ([]byte, error)    { return v, nil }
 func (bytesCodec) Decode(data []byte) ([]byte, error) { return data, nil }
 
 // Signed is the set of signed integer types.
