@@ -1,0 +1,125 @@
+package codec_test
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/typedcache/typedcache/codec"
+)
+
+type user struct {
+	ID    int64
+	Name  string
+	Tags  []string
+	Admin bool
+}
+
+func roundTrip[V any](t *testing.T, c codec.Codec[V], v V) {
+	t.Helper()
+	data, err := c.Encode(v)
+	if err != nil {
+		t.Fatalf("Encode(%v): %v", v, err)
+	}
+	got, err := c.Decode(data)
+	if err != nil {
+		t.Fatalf("Decode(Encode(%v)): %v", v, err)
+	}
+	if !reflect.DeepEqual(got, v) {
+		t.Fatalf("round trip: got %#v; want %#v", got, v)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	u := user{ID: 42, Name: "ada", Tags: []string{"a", "b"}, Admin: true}
+	roundTrip(t, codec.MsgPack[user](), u)
+	roundTrip(t, codec.JSON[user](), u)
+	roundTrip(t, codec.MsgPack[map[string]int](), map[string]int{"a": 1})
+	roundTrip(t, codec.MsgPack[*user](), &u)
+	roundTrip(t, codec.String(), "héllo\x00\xff")
+	roundTrip(t, codec.Bytes(), []byte{0, 1, 255})
+	roundTrip(t, codec.Int[int64](), math.MinInt64)
+	roundTrip(t, codec.Int[int8](), int8(-128))
+	roundTrip(t, codec.Uint[uint64](), uint64(math.MaxUint64))
+	roundTrip(t, codec.Float[float64](), 0.1)
+	roundTrip(t, codec.Float[float32](), float32(1.5))
+	roundTrip(t, codec.Bool(), true)
+	roundTrip(t, codec.Bool(), false)
+}
+
+func TestDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		got  any
+		want []byte
+	}{
+		{"string", enc(codec.Default[string](), "x"), []byte("x")},
+		{"bytes", enc(codec.Default[[]byte](), []byte{1}), []byte{1}},
+		{"int", enc(codec.Default[int](), -3), []byte("-3")},
+		{"int64", enc(codec.Default[int64](), 7), []byte("7")},
+		{"uint8", enc(codec.Default[uint8](), 255), []byte("255")},
+		{"float64", enc(codec.Default[float64](), 2.5), []byte("2.5")},
+		{"bool", enc(codec.Default[bool](), true), []byte("1")},
+		{"struct", enc(codec.Default[user](), user{}), mustEnc(codec.MsgPack[user](), user{})},
+	}
+	for _, tt := range tests {
+		if !bytes.Equal(tt.got.([]byte), tt.want) {
+			t.Errorf("%s: got %q; want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func enc[V any](c codec.Codec[V], v V) any { return mustEnc(c, v) }
+
+func mustEnc[V any](c codec.Codec[V], v V) []byte {
+	b, err := c.Encode(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"msgpack garbage", decErr(codec.MsgPack[user](), []byte{0xc1})},
+		{"msgpack empty", decErr(codec.MsgPack[user](), nil)},
+		{"msgpack truncated", decErr(codec.MsgPack[user](), mustEnc(codec.MsgPack[user](), user{Name: "abcdef"})[:5])},
+		{"msgpack wrong type", decErr(codec.MsgPack[int](), mustEnc(codec.MsgPack[string](), "x"))},
+		{"json garbage", decErr(codec.JSON[user](), []byte("{"))},
+		{"json trailing", decErr(codec.JSON[int](), []byte("1 2"))},
+		{"int text", decErr(codec.Int[int64](), []byte("12a"))},
+		{"int overflow", decErr(codec.Int[int8](), []byte("128"))},
+		{"int empty", decErr(codec.Int[int](), nil)},
+		{"uint negative", decErr(codec.Uint[uint](), []byte("-1"))},
+		{"float", decErr(codec.Float[float64](), []byte("x"))},
+		{"bool", decErr(codec.Bool(), []byte("yes"))},
+		{"funcs", decErr(codec.Funcs(func(int) ([]byte, error) { return nil, nil },
+			func([]byte) (int, error) { panic("boom") }), []byte("x"))},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, codec.ErrDecode) {
+			t.Errorf("%s: got error %v; want one matching codec.ErrDecode", tt.name, tt.err)
+		}
+	}
+}
+
+func decErr[V any](c codec.Codec[V], data []byte) error {
+	_, err := c.Decode(data)
+	return err
+}
+
+func TestEncodeError(t *testing.T) {
+	_, err := codec.JSON[chan int]().Encode(make(chan int))
+	if !errors.Is(err, codec.ErrEncode) {
+		t.Fatalf("got %v; want an error matching codec.ErrEncode", err)
+	}
+	_, err = codec.MsgPack[func()]().Encode(func() {})
+	if !errors.Is(err, codec.ErrEncode) {
+		t.Fatalf("got %v; want an error matching codec.ErrEncode", err)
+	}
+}
