@@ -44,7 +44,9 @@ func FuzzJSON(f *testing.F) {
 	fuzzDecode(f, codec.JSON[user](), []byte(`{"ID":1,"Name":"x"}`), []byte("{"))
 }
 
-func FuzzInt(f *testing.F) { fuzzDecode(f, codec.Int[int64](), []byte("-9223372036854775808"), []byte("x")) }
+func FuzzInt(f *testing.F) {
+	fuzzDecode(f, codec.Int[int64](), []byte("-9223372036854775808"), []byte("x"))
+}
 
 func FuzzUint(f *testing.F) { fuzzDecode(f, codec.Uint[uint32](), []byte("4294967295"), []byte("-1")) }
 
