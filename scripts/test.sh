@@ -96,6 +96,10 @@ show_log() {
 # ---------------------------------------------------------------------------
 # Binaries.
 
+if ((!SERVERS_ONLY)) && ! command -v go >/dev/null; then
+	die "go not found in PATH"
+fi
+
 need_redis=0
 need_memcached=0
 [[ -z ${REDIS_ADDR:-} || -z ${REDIS_CLUSTER_ADDRS:-} ]] && need_redis=1
@@ -114,7 +118,7 @@ if ((${#missing[@]} > 0)); then
 	if [[ $(id -u) -ne 0 ]]; then
 		log "missing ${missing[*]}; install them, e.g.:"
 		log "  sudo apt-get install -y ${pkgs[*]}    (Debian/Ubuntu)"
-		log "  brew install redis memcached            (macOS)"
+		log "  brew install redis memcached                                (macOS)"
 		log "or point REDIS_ADDR, REDIS_CLUSTER_ADDRS and MEMCACHED_ADDRS at your own servers"
 		exit 1
 	fi
@@ -243,7 +247,7 @@ start_memcached() {
 	for ((attempt = 1; attempt <= 3; attempt++)); do
 		pick_port
 		logf="$WORK/memcached-$PORT.log"
-		args=(-l 127.0.0.1 -p "$PORT" -U 0 -m 64)
+		args=(-l 127.0.0.1 -p "$PORT" -U 0 -m 64 -I 16m)
 		# memcached refuses to run as root unless told which user to be.
 		[[ $(id -u) -eq 0 ]] && args+=(-u root)
 		memcached "${args[@]}" </dev/null >"$logf" 2>&1 &
