@@ -1,0 +1,72 @@
+package teststores
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Counting wraps a store and counts the calls of some of its operations, for
+// tests that check how many reads and writes a feature makes. It keeps the
+// optional interfaces of the store it wraps working: Watch and AddFenced are
+// passed on when the inner store has them.
+type Counting struct {
+	cache.Store
+	GetCalls, SetCalls, AddCalls, DeleteCalls, DeleteIfEqualCalls atomic.Int64
+}
+
+var (
+	_ cache.Notifier = (*Counting)(nil)
+	_ cache.Fencer   = (*Counting)(nil)
+)
+
+// NewCounting wraps s.
+func NewCounting(s cache.Store) *Counting { return &Counting{Store: s} }
+
+func (c *Counting) Get(ctx context.Context, key string) ([]byte, error) {
+	c.GetCalls.Add(1)
+	return c.Store.Get(ctx, key)
+}
+
+func (c *Counting) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.SetCalls.Add(1)
+	return c.Store.Set(ctx, key, value, ttl)
+}
+
+func (c *Counting) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.AddCalls.Add(1)
+	return c.Store.Add(ctx, key, value, ttl)
+}
+
+func (c *Counting) Delete(ctx context.Context, keys ...string) (int, error) {
+	c.DeleteCalls.Add(1)
+	return c.Store.Delete(ctx, keys...)
+}
+
+func (c *Counting) DeleteIfEqual(ctx context.Context, key string, value []byte) (bool, error) {
+	c.DeleteIfEqualCalls.Add(1)
+	return c.Store.DeleteIfEqual(ctx, key, value)
+}
+
+// Watch passes on to the inner store's Watch, or fails so that the caller
+// polls, as it would with the inner store.
+func (c *Counting) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+	if n, ok := c.Store.(cache.Notifier); ok {
+		return n.Watch(ctx, key)
+	}
+	return nil, nil, errors.New("teststores: store has no Watch")
+}
+
+// AddFenced passes on to the inner store's AddFenced; without one it counts
+// an Add and returns the fence 0 (no fencing), as the lock treats a store
+// without fencing.
+func (c *Counting) AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
+	c.AddCalls.Add(1)
+	if f, ok := c.Store.(cache.Fencer); ok {
+		return f.AddFenced(ctx, key, value, ttl)
+	}
+	return 0, c.Store.Add(ctx, key, value, ttl)
+}

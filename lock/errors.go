@@ -1,0 +1,24 @@
+package lock
+
+import (
+	"errors"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+var (
+	// ErrNotObtained is returned by Acquire when its context ends before the
+	// lock is held (joined with the context's error) and by TryAcquire when
+	// another holder has the lock.
+	ErrNotObtained = errors.New("lock: not obtained")
+
+	// ErrNotHeld is returned by Release and Extend when this RedLock does not
+	// hold the lock: it was never acquired, it was released already, or its
+	// lease expired (and perhaps another holder has it now).
+	ErrNotHeld = errors.New("lock: not held")
+
+	// ErrConflict is returned by OptimisticLock.CAS when the key changed
+	// since it was read, and by Update when every attempt conflicted. It is
+	// cache.ErrConflict, so either name matches with errors.Is.
+	ErrConflict = cache.ErrConflict
+)

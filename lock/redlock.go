@@ -1,0 +1,336 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Options configure a RedLock. A nil *Options, and every zero field, means
+// the default.
+type Options struct {
+	// MinBackoff and MaxBackoff bound the jittered exponential backoff with
+	// which waiters poll a store that cannot notify them of a release
+	// (Memcached). Defaults: 2ms and 100ms. On stores that notify (Redis,
+	// memory), waiters poll only to see a lease expire, at most every
+	// MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+
+	// ReleaseTimeout bounds Release, which runs even when its context is
+	// already cancelled. Default: 5s.
+	ReleaseTimeout time.Duration
+}
+
+// RedLock is a lease lock kept in the cache's store: the lock key holds a
+// random token for the lease, set only if absent, and only the holder of the
+// token can release or extend it. Waiters wake when the lock is released:
+// at once within the process, through the store's notification across
+// processes where the store has one (Redis pub/sub), and otherwise by
+// polling with jittered backoff capped by the holder's remaining lease.
+//
+// A RedLock is one would-be holder: give each goroutine its own (they are
+// cheap). Its methods are safe for concurrent use, but a RedLock holds the
+// lock at most once at a time.
+//
+// RedLock is an efficiency lock, not a correctness lock: a lease can expire
+// while its holder still works (a GC pause, a slow network), and a Redis
+// failover can lose the lock key and grant the lock twice. It stops
+// duplicate work; it does not guarantee mutual exclusion. Where correctness
+// depends on it, have the protected resource check the fencing token (see
+// Fence) and reject writes carrying a smaller one.
+type RedLock struct {
+	store cache.Store
+	id    lockID
+	lease time.Duration
+	opts  Options
+
+	mu      sync.Mutex
+	token   []byte    // the current acquisition's token; nil when not held
+	fence   int64     // the current acquisition's fencing token
+	expires time.Time // local estimate of the end of the lease
+}
+
+// NewRedLock returns a RedLock for key of cache c, held for lease at each
+// acquisition. The lock key is c.Key(key) + "-lock", in c's store. A nil
+// opts means the defaults. NewRedLock panics if lease is not positive.
+func NewRedLock[K comparable, V any](c *cache.Cache[K, V], key K, lease time.Duration, opts *Options) *RedLock {
+	if lease <= 0 {
+		panic("lock: NewRedLock with a lease that is not positive")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 2 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.ReleaseTimeout <= 0 {
+		o.ReleaseTimeout = 5 * time.Second
+	}
+	return &RedLock{
+		store: c.Store(),
+		id:    lockID{store: c.Store(), key: c.Key(key) + "-lock"},
+		lease: lease,
+		opts:  o,
+	}
+}
+
+// Key returns the store key of the lock.
+func (l *RedLock) Key() string { return l.id.key }
+
+// Lease returns the lease of each acquisition.
+func (l *RedLock) Lease() time.Duration { return l.lease }
+
+// Held reports whether this RedLock holds the lock by its own account: it
+// acquired it, did not release it, and the lease has not run out on the
+// local clock. Only a store operation (Extend) can confirm it.
+func (l *RedLock) Held() bool { return l.Remaining() > 0 }
+
+// Remaining returns how much of the lease is left by the local clock, or 0
+// when the lock is not held.
+func (l *RedLock) Remaining() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.token == nil {
+		return 0
+	}
+	return max(time.Until(l.expires), 0)
+}
+
+// Fence returns the fencing token of the current acquisition: a number that
+// grows with every acquisition of the lock key, whoever the holder. ok is
+// false when the lock is not held or the store cannot hand out fencing tokens
+// (it does not implement cache.Fencer; Memcached).
+func (l *RedLock) Fence() (fence int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.token == nil || l.fence == 0 {
+		return 0, false
+	}
+	return l.fence, true
+}
+
+var errHeldAlready = errors.New("lock: this RedLock holds the lock already")
+
+// TryAcquire takes the lock if it is free and reports whether it did; it
+// never waits. Held by another holder is (false, nil).
+func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.token != nil && time.Now().Before(l.expires) {
+		return false, fmt.Errorf("lock %s: %w", l.id.key, errHeldAlready)
+	}
+	token := []byte(uuid.NewString())
+	start := time.Now()
+	var fence int64
+	var err error
+	if f, ok := l.store.(cache.Fencer); ok {
+		fence, err = f.AddFenced(ctx, l.id.key, token, l.lease)
+	} else {
+		err = l.store.Add(ctx, l.id.key, token, l.lease)
+	}
+	if errors.Is(err, cache.ErrExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock %s: acquire: %w", l.id.key, err)
+	}
+	l.token, l.fence, l.expires = token, fence, start.Add(l.lease)
+	return true, nil
+}
+
+// Acquire takes the lock, waiting as long as it takes, until ctx ends; then
+// it returns an error joining ErrNotObtained and ctx's error. It never
+// reports success without holding the lock. A store error ends the wait.
+func (l *RedLock) Acquire(ctx context.Context) error {
+	w := l.startWait(ctx)
+	defer w.stop()
+	for {
+		ok, err := l.TryAcquire(ctx)
+		if ok || err != nil {
+			return err
+		}
+		if _, err := w.wait(ctx, time.Time{}); err != nil {
+			return err
+		}
+	}
+}
+
+// AcquireOrWait is the bounded wait of aiocache's RedLock, which memo uses:
+// it takes the lock if it is free (held == true); otherwise it waits until
+// the holder releases it or its lease runs out, at most the lease, and
+// returns held == false. The caller then goes on without the lock, usually
+// to read the value the holder has just stored. It returns an error, joined
+// with ErrNotObtained for a context that ends, only when it could not wait.
+func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
+	w := l.startWait(ctx)
+	defer w.stop()
+	ok, err := l.TryAcquire(ctx)
+	if ok || err != nil {
+		return ok, err
+	}
+	deadline := time.Now().Add(l.lease)
+	for time.Now().Before(deadline) {
+		released, err := w.wait(ctx, deadline)
+		if err != nil {
+			return false, err
+		}
+		if released {
+			break
+		}
+	}
+	return false, nil
+}
+
+// Release releases the lock if this RedLock still holds it, and wakes its
+// waiters. It returns ErrNotHeld, deleting nothing, when the lock was not
+// acquired, was released already, or its lease ran out (another holder's
+// lock is left in place). It works even when ctx is already cancelled: it
+// runs on a context detached from ctx and bounded by Options.ReleaseTimeout.
+func (l *RedLock) Release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	token := l.token
+	if token == nil {
+		return fmt.Errorf("lock %s: release: %w", l.id.key, ErrNotHeld)
+	}
+	l.token, l.fence = nil, 0
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.ReleaseTimeout)
+	defer cancel()
+	deleted, err := l.store.DeleteIfEqual(ctx, l.id.key, token)
+	if err != nil {
+		return fmt.Errorf("lock %s: release: %w", l.id.key, err)
+	}
+	if !deleted {
+		return fmt.Errorf("lock %s: release: %w", l.id.key, ErrNotHeld)
+	}
+	wakeReleased(l.id)
+	return nil
+}
+
+// Extend resets the lease of a held lock to lease from now, only if this
+// RedLock still holds it; otherwise it returns ErrNotHeld.
+func (l *RedLock) Extend(ctx context.Context, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("lock %s: extend: %w", l.id.key, cache.ErrInvalidTTL)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.token == nil {
+		return fmt.Errorf("lock %s: extend: %w", l.id.key, ErrNotHeld)
+	}
+	start := time.Now()
+	ok, err := l.store.ExtendIfEqual(ctx, l.id.key, l.token, lease)
+	if err != nil {
+		return fmt.Errorf("lock %s: extend: %w", l.id.key, err)
+	}
+	if !ok {
+		l.token, l.fence = nil, 0
+		return fmt.Errorf("lock %s: extend: %w", l.id.key, ErrNotHeld)
+	}
+	l.expires = start.Add(lease)
+	return nil
+}
+
+// waiter waits for a release of one lock: in the process through the
+// release registry, across processes through the store's Notifier if it has
+// one, and by polling otherwise.
+type waiter struct {
+	l       *RedLock
+	watch   <-chan struct{}
+	unwatch func()
+	backoff *backoff
+}
+
+func (l *RedLock) startWait(ctx context.Context) *waiter {
+	w := &waiter{l: l, backoff: newBackoff(l.opts.MinBackoff, l.opts.MaxBackoff)}
+	if n, ok := l.store.(cache.Notifier); ok {
+		// Without a watch, waiters fall back to polling.
+		if ch, stop, err := n.Watch(ctx, l.id.key); err == nil {
+			w.watch, w.unwatch = ch, stop
+		}
+	}
+	return w
+}
+
+func (w *waiter) stop() {
+	if w.unwatch != nil {
+		w.unwatch()
+	}
+}
+
+// wait returns after a release may have happened (released == true): a
+// release in this process, a notification from the store, the lock key
+// found gone (released, or its lease ran out); or after a poll interval or
+// the deadline (if not zero) passed (released == false). It returns an error
+// only when ctx ends.
+func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, err error) {
+	local, done := waitRelease(w.l.id)
+	defer done()
+
+	var d time.Duration
+	if w.watch != nil {
+		d = w.l.opts.MaxBackoff // notified of releases; poll only for expiry
+	} else {
+		d = w.backoff.delay()
+	}
+	// Is the lock still held? Cap the wait by the holder's remaining lease,
+	// where the store can tell it.
+	ttl, err := w.l.store.TTL(ctx, w.l.id.key)
+	switch {
+	case err == nil && ttl >= 0:
+		d = min(d, ttl+time.Millisecond)
+	case errors.Is(err, cache.ErrNotFound):
+		return true, nil // released (or expired) meanwhile
+	case errors.Is(err, cache.ErrUnsupported):
+		if held, err := w.l.store.Exists(ctx, w.l.id.key); err == nil && !held {
+			return true, nil
+		}
+	}
+	if !deadline.IsZero() {
+		d = min(d, time.Until(deadline))
+	}
+	if d <= 0 {
+		return false, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-local:
+		return true, nil
+	case <-w.watch: // nil when there is no watch: never ready
+		return true, nil
+	case <-t.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, fmt.Errorf("lock %s: %w", w.l.id.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
+	}
+}
+
+// Do acquires the lock (waiting as Acquire does), runs fn, and releases the
+// lock even if fn panics. It returns fn's error, joined with the error of
+// Release if the lease was lost meanwhile (so the caller learns that the
+// critical section may have overlapped another holder's).
+func (l *RedLock) Do(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if err := l.Acquire(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := l.Release(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	return fn(ctx)
+}
