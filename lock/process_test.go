@@ -1,0 +1,212 @@
+package lock_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/lock"
+)
+
+// The cross-process tests run the test binary twice more as children
+// (TestLockChild), so that three processes share one backend.
+const (
+	processes  = 3
+	goroutines = 4
+	iterations = 100
+)
+
+// TestLockChild is the body of a child process; it does nothing when run
+// as an ordinary test.
+func TestLockChild(t *testing.T) {
+	role := os.Getenv("LOCKTEST_ROLE")
+	if role == "" {
+		t.Skip("run by the cross-process tests as a child process")
+	}
+	b := teststores.Get(t, os.Getenv("LOCKTEST_BACKEND"))
+	runWorkload(t, role, b.New(t), os.Getenv("LOCKTEST_NS"))
+}
+
+// runAcrossProcesses runs role in this process and in two children, all on
+// backend b in namespace ns, and waits for all three.
+func runAcrossProcesses(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, processes-1)
+	for range processes - 1 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "LOCKTEST_ROLE="+role, "LOCKTEST_BACKEND="+b.Name, "LOCKTEST_NS="+ns)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				errs <- fmt.Errorf("child process: %v\n%s", err, out)
+			}
+		}()
+	}
+	runWorkload(t, role, s, ns)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// runWorkload runs goroutines × iterations of role against s.
+func runWorkload(t *testing.T, role string, s cache.Store, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ints := cache.New[string, int64](s, &cache.Options[string, int64]{Namespace: ns})
+
+	// Start together: every process announces itself and waits for the
+	// others, so that their goroutines really contend.
+	proc, err := ints.Increment(ctx, "ready", 1) // this process's ordinal
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, _, err := ints.Get(ctx, "ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= processes {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the other processes never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			switch role {
+			case "mutex":
+				err = mutexWorker(ctx, ints, proc)
+			case "update":
+				err = updateWorker(ctx, cache.New[string, counter](s, &cache.Options[string, counter]{Namespace: ns}))
+			default:
+				err = fmt.Errorf("unknown role %q", role)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// mutexWorker runs critical sections that do an unprotected
+// read-increment-write of "counter", count overlaps with an atomic "inside"
+// counter, and count the acquisitions that had to wait.
+func mutexWorker(ctx context.Context, c *cache.Cache[string, int64], proc int64) error {
+	for range iterations {
+		l := lock.NewRedLock(c, "mutex", 30*time.Second, nil)
+		ok, err := l.TryAcquire(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if _, err := c.Increment(ctx, "waited:"+strconv.FormatInt(proc, 10), 1); err != nil {
+				return err
+			}
+			if err := l.Acquire(ctx); err != nil {
+				return err
+			}
+		}
+		in, err := c.Increment(ctx, "inside", 1)
+		if err != nil {
+			return err
+		}
+		if in != 1 {
+			if _, err := c.Increment(ctx, "overlaps", 1); err != nil {
+				return err
+			}
+		}
+		n, _, err := c.Get(ctx, "counter")
+		if err != nil {
+			return err
+		}
+		if err := c.Set(ctx, "counter", n+1); err != nil {
+			return err
+		}
+		if _, err := c.Increment(ctx, "inside", -1); err != nil {
+			return err
+		}
+		if err := l.Release(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updateWorker increments a struct field with lock.Update.
+func updateWorker(ctx context.Context, c *cache.Cache[string, counter]) error {
+	for range iterations {
+		if _, err := lock.Update(ctx, c, "n", func(old counter, _ bool) (counter, error) {
+			old.N++
+			return old, nil
+		}, &lock.UpdateOptions{MaxAttempts: 10000}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sharedBackends(t *testing.T, f func(t *testing.T, b teststores.Backend, s cache.Store, ns string)) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		if !b.Shared {
+			t.Skipf("%s is in-process: nothing to share between processes", b.Name)
+		}
+		f(t, b, s, ns)
+	})
+}
+
+// Mutual exclusion across three processes of four goroutines each.
+func TestRedLockAcrossProcesses(t *testing.T) {
+	sharedBackends(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		runAcrossProcesses(t, "mutex", b, s, ns)
+		ctx := context.Background()
+		c := cache.New[string, int64](s, &cache.Options[string, int64]{Namespace: ns})
+		want := int64(processes * goroutines * iterations)
+		if got, _, err := c.Get(ctx, "counter"); err != nil || got != want {
+			t.Errorf("counter = %d (err %v); want %d: critical sections overlapped", got, err, want)
+		}
+		if got, _, _ := c.Get(ctx, "overlaps"); got != 0 {
+			t.Errorf("overlap detector saw %d overlapping critical sections; want 0", got)
+		}
+		// Every process had to wait at least once: contention happened
+		// across processes, not only within one.
+		for proc := 1; proc <= processes; proc++ {
+			n, _, err := c.Get(ctx, "waited:"+strconv.Itoa(proc))
+			t.Logf("process %d: %d acquisitions waited", proc, n)
+			if err != nil || n == 0 {
+				t.Errorf("process %d never waited for the lock (err %v): no contention", proc, err)
+			}
+		}
+	})
+}
+
+// No lost updates across three processes of four goroutines each.
+func TestUpdateAcrossProcesses(t *testing.T) {
+	sharedBackends(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		runAcrossProcesses(t, "update", b, s, ns)
+		c := cache.New[string, counter](s, &cache.Options[string, counter]{Namespace: ns})
+		want := processes * goroutines * iterations
+		if got, _, err := c.Get(context.Background(), "n"); err != nil || got.N != want {
+			t.Errorf("count = %d (err %v); want %d: updates were lost", got.N, err, want)
+		}
+	})
+}
