@@ -108,8 +108,13 @@ func (c *Cache[K, V]) Stats() Stats { return c.stats.snapshot() }
 // Close closes the store. A store never closes a client the user passed in.
 func (c *Cache[K, V]) Close() error { return c.store.Close() }
 
-// buildKey returns the store key of k, or ErrInvalidKey.
-func (c *Cache[K, V]) buildKey(k K) (string, error) {
+// Timeout returns the bound of each store operation (Options.Timeout; 0 =
+// none).
+func (c *Cache[K, V]) Timeout() time.Duration { return c.timeout }
+
+// BuildKey returns the full store key of k, like Key, or an error matching
+// ErrInvalidKey if the key function gives an empty key.
+func (c *Cache[K, V]) BuildKey(k K) (string, error) {
 	s := c.key(k)
 	if s == "" {
 		return "", ErrInvalidKey
@@ -148,7 +153,7 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 // (it wraps codec.ErrDecode and the value is left in the store).
 // A cached zero value is a hit.
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return v, false, c.fail("get", key, err)
 	}
@@ -178,7 +183,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error)
 func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 	skeys := make([]string, len(keys))
 	for i, k := range keys {
-		key, err := c.buildKey(k)
+		key, err := c.BuildKey(k)
 		if err != nil {
 			return nil, c.fail("get-multi", key, err)
 		}
@@ -217,7 +222,7 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 
 // Set stores v under k with the cache's TTL.
 func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return c.fail("set", key, err)
 	}
@@ -249,7 +254,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 	}
 	batch := make([]Item, 0, len(items))
 	for k, v := range items {
-		key, err := c.buildKey(k)
+		key, err := c.BuildKey(k)
 		if err != nil {
 			return c.fail("set-multi", key, err)
 		}
@@ -275,7 +280,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 // Add stores v under k with the cache's TTL only if k is absent, atomically.
 // It returns an error matching ErrExists if k holds a value.
 func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return c.fail("add", key, err)
 	}
@@ -301,7 +306,7 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
 func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
 	skeys := make([]string, len(keys))
 	for i, k := range keys {
-		key, err := c.buildKey(k)
+		key, err := c.BuildKey(k)
 		if err != nil {
 			return 0, c.fail("delete", key, err)
 		}
@@ -326,7 +331,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
 
 // Exists reports whether k holds a value.
 func (c *Cache[K, V]) Exists(ctx context.Context, k K) (bool, error) {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return false, c.fail("exists", key, err)
 	}
@@ -342,7 +347,7 @@ func (c *Cache[K, V]) Exists(ctx context.Context, k K) (bool, error) {
 // Expire sets the expiry of k to ttl from now (0 removes it) and reports
 // whether k existed.
 func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool, error) {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return false, c.fail("expire", key, err)
 	}
@@ -362,7 +367,7 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 // never expires, an error matching ErrNotFound for a missing key, and one
 // matching ErrUnsupported on a store that cannot tell (Memcached).
 func (c *Cache[K, V]) TTL(ctx context.Context, k K) (time.Duration, error) {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return 0, c.fail("ttl", key, err)
 	}
@@ -384,7 +389,7 @@ func (c *Cache[K, V]) TTL(ctx context.Context, k K) (time.Duration, error) {
 // codec is decimal text) reads it with Get. A value that is not an integer
 // gives an error matching ErrNotInteger.
 func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (int64, error) {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return 0, c.fail("increment", key, err)
 	}
@@ -415,7 +420,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 // CompareAndSwap. On a miss the token is the absent token. A value that
 // fails to decode is an error wrapping codec.ErrDecode.
 func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Token, err error) {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return v, false, token, c.fail("gets", key, err)
 	}
@@ -442,7 +447,7 @@ func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Tok
 // unchanged since token was read by Gets; for the absent token, only if k is
 // still absent. Otherwise it returns an error matching ErrConflict.
 func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) error {
-	key, err := c.buildKey(k)
+	key, err := c.BuildKey(k)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}

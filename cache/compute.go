@@ -58,7 +58,7 @@ func (c *Cache[K, V]) GetOrCompute(ctx context.Context, k K, compute func(ctx co
 	if err != nil || found {
 		return v, err
 	}
-	key, _ := c.buildKey(k) // Get validated it
+	key, _ := c.BuildKey(k) // Get validated it
 	ch := c.flights.DoChan(key, func() (any, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.computeTimeout)
 		defer cancel()

@@ -6,6 +6,8 @@
 package teststores
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"testing"
 
 	"github.com/typedcache/typedcache/backends/memstore"
@@ -62,4 +64,21 @@ func Run(t *testing.T, f func(t *testing.T, b Backend)) {
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) { f(t, b) })
 	}
+}
+
+// Namespace returns a namespace no other test run uses, so that tests on a
+// shared server never see each other's keys.
+func Namespace(prefix string) string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// ForEach runs f as a subtest for every backend, with a fresh store and a
+// fresh namespace starting with prefix.
+func ForEach(t *testing.T, prefix string, f func(t *testing.T, b Backend, s cache.Store, ns string)) {
+	t.Helper()
+	Run(t, func(t *testing.T, b Backend) {
+		f(t, b, b.New(t), Namespace(prefix))
+	})
 }

@@ -1,0 +1,33 @@
+// Package memo is read-through loading over a typedcache: the value of a key
+// is read from the cache, and computed and stored on a miss, with one
+// computation per key across goroutines and processes.
+//
+// [GetOrCompute] combines the cache with a lock.RedLock: on a miss, callers
+// in a process share one flight; the flight takes the key's lock with the
+// bounded wait, re-reads the cache under the lock, computes on a context
+// detached from its callers, stores the value and releases the lock, which
+// wakes the waiters of every process to read it. It is aiocache's
+// cached_stampede done right: waiters in other processes really wait, one
+// panic does not crash anyone, and a computation outliving its lease
+// delays its waiters by at most the lease.
+//
+// [Options] add negative caching (a not-found answer kept apart from any
+// value), refresh-ahead (serve the value while exactly one caller
+// recomputes it before it expires), fail-open (a store that is down does
+// not stop the computation), a lease and a compute timeout.
+//
+// [GetOrComputeMulti] loads many keys with one read and one computation of
+// the missing ones (aiocache's multi_cached, with partial hits), and [Func]
+// turns a func(ctx, K) (V, error) into its memoized form with Invalidate
+// and Refresh (aiocache's @cached and @cached_stampede).
+//
+// Marker keys: with NegativeTTL, a not-found answer is the key "<key>-memo-none";
+// with RefreshAhead, the age of a value is the key "<key>-memo-fresh"; the
+// lock is "<key>-lock". They share the cache's namespace, so Cache.Clear
+// removes them with the values.
+//
+// Background goroutines: each miss runs its flight in a goroutine bounded
+// by Lease + ComputeTimeout, so that it outlives a caller that gives up;
+// each refresh-ahead runs in one too. Memo.Close waits for a Memo's
+// refreshes.
+package memo

@@ -1,0 +1,325 @@
+package memo
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/lock"
+)
+
+// Suffixes of the marker keys memo keeps beside a value's key.
+const (
+	negativeSuffix = "-memo-none"
+	freshSuffix    = "-memo-fresh"
+)
+
+// GetOrCompute returns the value of key in c, computing it on a miss so that
+// one computation serves every caller, in this process and in others:
+//
+//  1. a hit returns at once (with RefreshAhead, a value near its expiry is
+//     returned too, and one caller refreshes it in the background);
+//  2. on a miss, callers in this process share one flight;
+//  3. the flight takes the key's RedLock with the bounded wait: if another
+//     process holds it, the flight waits (at most the lease) for it to
+//     release, then reads the value it stored;
+//  4. holding the lock, it reads the cache again, computes on a context
+//     detached from every caller and bounded by ComputeTimeout, writes the
+//     value with the TTL, and releases the lock, which wakes the waiters in
+//     every process.
+//
+// If the lease runs out before the holder releases, waiters compute
+// themselves (aiocache's semantics): nobody waits forever. Each caller stops
+// waiting when its own context ends; the computation goes on for the
+// others. An error or a panic of the computation reaches every waiter of
+// the flight, releases the lock, and is not cached — except ErrNotFound with
+// NegativeTTL set. A cached value that fails to decode is treated as a miss,
+// recomputed and overwritten (counted in Stats.Healed).
+func GetOrCompute[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], key K, compute func(ctx context.Context) (V, error), opts *Options) (V, error) {
+	r := newRunner(c, opts, nil)
+	return r.get(ctx, key, compute)
+}
+
+// runner carries one configuration of memo over one cache.
+type runner[K comparable, V any] struct {
+	c   *cache.Cache[K, V]
+	o   Options
+	ttl time.Duration
+	bg  *sync.WaitGroup // background refreshes, when someone waits for them
+}
+
+func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *sync.WaitGroup) *runner[K, V] {
+	o := opts.withDefaults()
+	ttl := o.TTL
+	if ttl <= 0 {
+		ttl = c.TTLDefault()
+	}
+	if ttl <= 0 {
+		o.RefreshAhead = 0 // nothing expires: nothing to refresh ahead of
+	}
+	return &runner[K, V]{c: c, o: o, ttl: ttl, bg: bg}
+}
+
+// storeKeys are the store keys of one cache key.
+type storeKeys struct {
+	value, negative, fresh string
+}
+
+func (r *runner[K, V]) keysOf(k K) (storeKeys, error) {
+	v, err := r.c.BuildKey(k)
+	if err != nil {
+		return storeKeys{}, &cache.OpError{Op: "memo", Key: v, Err: err}
+	}
+	return storeKeys{value: v, negative: v + negativeSuffix, fresh: v + freshSuffix}, nil
+}
+
+// state is what a read found.
+type state int
+
+const (
+	miss     state = iota // nothing usable
+	hit                   // a value
+	stale                 // a value whose refresh-ahead point has passed
+	negative              // a cached ErrNotFound
+)
+
+type entry[V any] struct {
+	state   state
+	val     V
+	corrupt bool // a value was there but did not decode
+}
+
+func (r *runner[K, V]) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t := r.c.Timeout(); t > 0 {
+		return context.WithTimeout(ctx, t)
+	}
+	return ctx, func() {}
+}
+
+// read reads the value of ks and, in the same store call, the markers the
+// options need.
+func (r *runner[K, V]) read(ctx context.Context, ks storeKeys) (entry[V], error) {
+	ctx, cancel := r.opContext(ctx)
+	defer cancel()
+	store := r.c.Store()
+	var e entry[V]
+	if r.o.NegativeTTL <= 0 && r.o.RefreshAhead <= 0 {
+		data, err := store.Get(ctx, ks.value)
+		if errors.Is(err, cache.ErrNotFound) {
+			return e, nil
+		}
+		if err != nil {
+			return e, &cache.OpError{Op: "memo get", Key: ks.value, Err: err}
+		}
+		return r.decode(data, true), nil
+	}
+	names := make([]string, 1, 3)
+	names[0] = ks.value
+	if r.o.NegativeTTL > 0 {
+		names = append(names, ks.negative)
+	}
+	if r.o.RefreshAhead > 0 {
+		names = append(names, ks.fresh)
+	}
+	vals, err := store.GetMulti(ctx, names)
+	if err != nil {
+		return e, &cache.OpError{Op: "memo get", Key: ks.value, Err: err}
+	}
+	if vals[0] != nil {
+		return r.decode(vals[0], r.o.RefreshAhead <= 0 || vals[len(vals)-1] != nil), nil
+	}
+	if r.o.NegativeTTL > 0 && vals[1] != nil {
+		e.state = negative
+	}
+	return e, nil
+}
+
+func (r *runner[K, V]) decode(data []byte, fresh bool) entry[V] {
+	v, err := r.c.Codec().Decode(data)
+	if err != nil {
+		return entry[V]{corrupt: true}
+	}
+	if !fresh {
+		return entry[V]{state: stale, val: v}
+	}
+	return entry[V]{state: hit, val: v}
+}
+
+// write stores v (and its freshness marker) with the TTL.
+func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
+	data, err := r.c.Codec().Encode(v)
+	if err != nil {
+		return &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
+	}
+	ctx, cancel := r.opContext(ctx)
+	defer cancel()
+	if r.o.RefreshAhead > 0 {
+		fresh := time.Duration(float64(r.ttl) * r.o.RefreshAhead)
+		err = r.c.Store().SetMulti(ctx, []cache.Item{
+			{Key: ks.value, Value: data, TTL: r.ttl},
+			{Key: ks.fresh, Value: []byte{'1'}, TTL: max(fresh, time.Millisecond)},
+		})
+	} else {
+		err = r.c.Store().Set(ctx, ks.value, data, r.ttl)
+	}
+	if err != nil {
+		return &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
+	}
+	return nil
+}
+
+// writeNegative caches a not-found answer.
+func (r *runner[K, V]) writeNegative(ctx context.Context, ks storeKeys) error {
+	ctx, cancel := r.opContext(ctx)
+	defer cancel()
+	if err := r.c.Store().Set(ctx, ks.negative, []byte{'1'}, r.o.NegativeTTL); err != nil {
+		return &cache.OpError{Op: "memo set", Key: ks.negative, Err: err}
+	}
+	return nil
+}
+
+func notFound(key string) error {
+	return &cache.OpError{Op: "memo", Key: key, Err: ErrNotFound}
+}
+
+func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (V, error) {
+	var zero V
+	ks, err := r.keysOf(k)
+	if err != nil {
+		return zero, err
+	}
+	e, err := r.read(ctx, ks)
+	if err != nil {
+		if !r.o.FailOpen || ctx.Err() != nil {
+			return zero, err
+		}
+		r.o.Stats.FailOpen.Add(1)
+	}
+	switch e.state {
+	case hit:
+		r.o.Stats.Hits.Add(1)
+		return e.val, nil
+	case stale:
+		r.o.Stats.Hits.Add(1)
+		r.refresh(ctx, k, ks, compute)
+		return e.val, nil
+	case negative:
+		r.o.Stats.NegativeHits.Add(1)
+		return zero, notFound(ks.value)
+	}
+	r.o.Stats.Misses.Add(1)
+	f, leader := join(r.c.Store(), ks.value)
+	if leader {
+		// The flight runs detached from this caller, so that its end does
+		// not end the computation the others wait for; it is bounded by
+		// the lease and the compute timeout.
+		go func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
+			defer cancel()
+			v, err := r.flight(fctx, k, ks, compute, e.corrupt)
+			finish(r.c.Store(), ks.value, f, v, err)
+		}()
+	}
+	return wait[V](ctx, f)
+}
+
+// flight is one process's attempt to fill ks: lock, re-check, compute,
+// write, release — or wait for another process's computation.
+func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
+	var zero V
+	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+	deadline := time.Now().Add(r.o.Lease)
+	for {
+		held, err := l.AcquireOrWait(ctx)
+		if err != nil {
+			if !r.o.FailOpen || ctx.Err() != nil {
+				return zero, err
+			}
+			r.o.Stats.FailOpen.Add(1)
+			return r.computeAndWrite(ctx, ks, compute, corrupt)
+		}
+		if held {
+			defer l.Release(ctx)
+		} else {
+			r.o.Stats.LockWaits.Add(1)
+		}
+		e, err := r.read(ctx, ks)
+		switch {
+		case err != nil && (!r.o.FailOpen || ctx.Err() != nil):
+			return zero, err
+		case err != nil:
+			r.o.Stats.FailOpen.Add(1)
+		case e.state == hit || e.state == stale:
+			return e.val, nil
+		case e.state == negative:
+			return zero, notFound(ks.value)
+		}
+		corrupt = corrupt || e.corrupt
+		if held || err != nil || !time.Now().Before(deadline) {
+			// Holding the lock; or the store fails and we fail open; or the
+			// holder outlived its lease: compute.
+			return r.computeAndWrite(ctx, ks, compute, corrupt)
+		}
+	}
+}
+
+// computeAndWrite runs the computation and stores its answer.
+func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
+	var zero V
+	r.o.Stats.Computations.Add(1)
+	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
+	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
+	cancel()
+	if errors.Is(err, ErrNotFound) {
+		if r.o.NegativeTTL > 0 {
+			if werr := r.writeNegative(ctx, ks); werr != nil {
+				r.o.Stats.WriteErrors.Add(1)
+			}
+		}
+		return zero, notFound(ks.value)
+	}
+	if err != nil {
+		return zero, &cache.OpError{Op: "memo compute", Key: ks.value, Err: err}
+	}
+	if werr := r.write(ctx, ks, v); werr != nil {
+		r.o.Stats.WriteErrors.Add(1) // the value is still good: return it
+	} else if corrupt {
+		r.o.Stats.Healed.Add(1)
+	}
+	return v, nil
+}
+
+// refresh recomputes a stale value in the background: at most one refresh
+// per key in the process (a flight), and across processes only the caller
+// that takes the key's lock and still finds the value stale.
+func (r *runner[K, V]) refresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error)) {
+	f, leader := join(r.c.Store(), ks.fresh)
+	if !leader {
+		return
+	}
+	if r.bg != nil {
+		r.bg.Add(1)
+	}
+	go func() {
+		defer func() {
+			finish(r.c.Store(), ks.fresh, f, nil, nil)
+			if r.bg != nil {
+				r.bg.Done()
+			}
+		}()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
+		defer cancel()
+		l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+		if ok, err := l.TryAcquire(rctx); !ok || err != nil {
+			return // another caller refreshes (or computes) it
+		}
+		defer l.Release(rctx)
+		if e, err := r.read(rctx, ks); err != nil || e.state != stale {
+			return // refreshed meanwhile, or gone: a miss computes it
+		}
+		r.o.Stats.Refreshes.Add(1)
+		_, _ = r.computeAndWrite(rctx, ks, compute, false)
+	}()
+}

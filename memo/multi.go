@@ -1,0 +1,240 @@
+package memo
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// KeyErrors reports the keys of GetOrComputeMulti that got no value, each
+// with its reason: ErrNotFound for a key the computation did not return,
+// else the computation's (or the store's) error. errors.Is sees through it
+// to every reason.
+type KeyErrors[K comparable] map[K]error
+
+func (e KeyErrors[K]) Error() string {
+	parts := make([]string, 0, len(e))
+	for k, err := range e {
+		parts = append(parts, fmt.Sprintf("%v: %v", k, err))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("memo: %d keys without a value: %s", len(e), strings.Join(parts, "; "))
+}
+
+// Unwrap returns every reason, for errors.Is and errors.As.
+func (e KeyErrors[K]) Unwrap() []error {
+	errs := make([]error, 0, len(e))
+	for _, err := range e {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// GetOrComputeMulti returns the values of keys, reading them all in one
+// store call and computing only the missing ones, all in one call of
+// computeMissing (aiocache's multi_cached, with partial hits). A key that a
+// concurrent GetOrCompute or GetOrComputeMulti of this process is already
+// computing is not computed again: this call waits for it. Keys the
+// computation does not return, or fails on, are absent from the map and
+// reported in a KeyErrors error; the map still holds every other value.
+// With NegativeTTL, keys not returned are cached as not found.
+//
+// Unlike GetOrCompute, it takes no cross-process lock (one lock per key
+// would cost a round trip per key): across processes a missing key may be
+// computed once per process.
+func GetOrComputeMulti[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], keys []K, computeMissing func(ctx context.Context, missing []K) (map[K]V, error), opts *Options) (map[K]V, error) {
+	r := newRunner(c, opts, nil)
+	return r.getMulti(ctx, keys, computeMissing)
+}
+
+func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, error) {
+	out := make(map[K]V, len(keys))
+	errs := KeyErrors[K]{}
+	// Unique keys, with their store keys.
+	kss := make(map[K]storeKeys, len(keys))
+	var order []K
+	for _, k := range keys {
+		if _, dup := kss[k]; dup {
+			continue
+		}
+		ks, err := r.keysOf(k)
+		if err != nil {
+			return nil, err
+		}
+		kss[k] = ks
+		order = append(order, k)
+	}
+	entries, err := r.readMulti(ctx, order, kss)
+	if err != nil {
+		if !r.o.FailOpen || ctx.Err() != nil {
+			return nil, err
+		}
+		r.o.Stats.FailOpen.Add(1)
+		entries = make([]entry[V], len(order))
+	}
+
+	// Sort the keys: answered, led by this call, or followed.
+	var mine []K
+	corrupt := map[K]bool{}
+	led := map[K]*flight{}
+	followed := map[K]*flight{}
+	for i, k := range order {
+		e := entries[i]
+		switch e.state {
+		case hit, stale:
+			r.o.Stats.Hits.Add(1)
+			out[k] = e.val
+			continue
+		case negative:
+			r.o.Stats.NegativeHits.Add(1)
+			errs[k] = notFound(kss[k].value)
+			continue
+		}
+		r.o.Stats.Misses.Add(1)
+		if e.corrupt {
+			corrupt[k] = true
+		}
+		f, leader := join(r.c.Store(), kss[k].value)
+		if leader {
+			led[k] = f
+			mine = append(mine, k)
+		} else {
+			followed[k] = f
+		}
+	}
+
+	if len(mine) > 0 {
+		// Run the computation detached, so that the followers of these
+		// keys get their values even if this caller goes away.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.ComputeTimeout)
+			defer cancel()
+			vals, err := r.computeMulti(fctx, mine, kss, corrupt, computeMissing)
+			for _, k := range mine {
+				v, ok := vals[k]
+				var kerr error
+				switch {
+				case err != nil:
+					kerr = err
+				case !ok:
+					kerr = notFound(kss[k].value)
+				}
+				if kerr != nil {
+					finish(r.c.Store(), kss[k].value, led[k], nil, kerr)
+				} else {
+					finish(r.c.Store(), kss[k].value, led[k], v, nil)
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		for _, k := range mine {
+			followed[k] = led[k]
+		}
+	}
+
+	for k, f := range followed {
+		v, err := wait[V](ctx, f)
+		if err != nil {
+			errs[k] = err
+			continue
+		}
+		out[k] = v
+	}
+	if len(errs) > 0 {
+		return out, errs
+	}
+	return out, nil
+}
+
+// readMulti reads the values of keys, and the markers the options need, in
+// one store call.
+func (r *runner[K, V]) readMulti(ctx context.Context, order []K, kss map[K]storeKeys) ([]entry[V], error) {
+	per := 1
+	if r.o.NegativeTTL > 0 {
+		per++
+	}
+	if r.o.RefreshAhead > 0 {
+		per++
+	}
+	names := make([]string, 0, per*len(order))
+	for _, k := range order {
+		ks := kss[k]
+		names = append(names, ks.value)
+		if r.o.NegativeTTL > 0 {
+			names = append(names, ks.negative)
+		}
+		if r.o.RefreshAhead > 0 {
+			names = append(names, ks.fresh)
+		}
+	}
+	entries := make([]entry[V], len(order))
+	if len(names) == 0 {
+		return entries, nil
+	}
+	octx, cancel := r.opContext(ctx)
+	vals, err := r.c.Store().GetMulti(octx, names)
+	cancel()
+	if err != nil {
+		return nil, &cache.OpError{Op: "memo get-multi", Err: err}
+	}
+	for i := range order {
+		row := vals[i*per : (i+1)*per]
+		switch {
+		case row[0] != nil:
+			// Refresh-ahead of bulk loads is left to single-key calls: a
+			// stale value is served as it is.
+			entries[i] = r.decode(row[0], true)
+		case r.o.NegativeTTL > 0 && row[1] != nil:
+			entries[i].state = negative
+		}
+	}
+	return entries, nil
+}
+
+// computeMulti computes the missing keys and writes what it got.
+func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]storeKeys, corrupt map[K]bool, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, error) {
+	r.o.Stats.Computations.Add(1)
+	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(ctx, missing) })
+	if err != nil {
+		return nil, &cache.OpError{Op: "memo compute-multi", Err: err}
+	}
+	var items []cache.Item
+	var healed int64
+	for _, k := range missing {
+		ks := kss[k]
+		v, ok := vals[k]
+		if !ok {
+			if r.o.NegativeTTL > 0 {
+				items = append(items, cache.Item{Key: ks.negative, Value: []byte{'1'}, TTL: r.o.NegativeTTL})
+			}
+			continue
+		}
+		data, err := r.c.Codec().Encode(v)
+		if err != nil {
+			return nil, &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
+		}
+		items = append(items, cache.Item{Key: ks.value, Value: data, TTL: r.ttl})
+		if corrupt[k] {
+			healed++
+		}
+	}
+	if len(items) > 0 {
+		octx, cancel := r.opContext(ctx)
+		werr := r.c.Store().SetMulti(octx, items)
+		cancel()
+		if werr != nil {
+			r.o.Stats.WriteErrors.Add(1) // the values are still good: return them
+		} else {
+			r.o.Stats.Healed.Add(healed)
+		}
+	}
+	return vals, nil
+}
