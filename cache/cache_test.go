@@ -241,7 +241,7 @@ func TestBadInput(t *testing.T) {
 	})
 }
 
-func second[T any](_ T, err error) error       { return err }
+func second[T any](_ T, err error) error        { return err }
 func third[T, U any](_ T, _ U, err error) error { return err }
 
 func mustPanic(t *testing.T, name string, f func()) {
