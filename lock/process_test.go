@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -38,26 +37,10 @@ func TestLockChild(t *testing.T) {
 // backend b in namespace ns, and waits for all three.
 func runAcrossProcesses(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, processes-1)
-	for range processes - 1 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "LOCKTEST_ROLE="+role, "LOCKTEST_BACKEND="+b.Name, "LOCKTEST_NS="+ns)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				errs <- fmt.Errorf("child process: %v\n%s", err, out)
-			}
-		}()
-	}
+	wait := teststores.StartChildren(t, processes-1, "TestLockChild",
+		"LOCKTEST_ROLE="+role, "LOCKTEST_BACKEND="+b.Name, "LOCKTEST_NS="+ns)
 	runWorkload(t, role, s, ns)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	wait()
 }
 
 // runWorkload runs goroutines × iterations of role against s.
