@@ -398,11 +398,11 @@ var errDown = errors.New("store down")
 // failing is a store whose every read, write and lock fails.
 type failing struct{ cache.Store }
 
-func (failing) Get(context.Context, string) ([]byte, error)                  { return nil, errDown }
-func (failing) Set(context.Context, string, []byte, time.Duration) error     { return errDown }
-func (failing) Add(context.Context, string, []byte, time.Duration) error     { return errDown }
-func (failing) GetMulti(context.Context, []string) ([][]byte, error)         { return nil, errDown }
-func (failing) TTL(context.Context, string) (time.Duration, error)           { return 0, errDown }
+func (failing) Get(context.Context, string) ([]byte, error)                 { return nil, errDown }
+func (failing) Set(context.Context, string, []byte, time.Duration) error    { return errDown }
+func (failing) Add(context.Context, string, []byte, time.Duration) error    { return errDown }
+func (failing) GetMulti(context.Context, []string) ([][]byte, error)        { return nil, errDown }
+func (failing) TTL(context.Context, string) (time.Duration, error)          { return 0, errDown }
 func (failing) DeleteIfEqual(context.Context, string, []byte) (bool, error) { return false, errDown }
 
 func TestGetOrComputeMulti(t *testing.T) {
