@@ -1,0 +1,203 @@
+package memstore
+
+// The operations that read and write a key in one atomic step, each in one
+// otter Compute: its function runs under the lock of the key's bucket.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strconv"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Add stores a copy of value under key only if the key is absent (or has
+// expired), atomically; otherwise it returns cache.ErrExists.
+func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	_, err := s.add(ctx, key, value, ttl, false)
+	return err
+}
+
+// AddFenced is Add that also increments the fencing counter of key in the
+// same atomic step and returns its new value. The counters live outside the
+// bounded cache: they are never evicted, and neither Delete nor Clear
+// removes them, so a key's fencing tokens only grow for the life of the
+// Store, at the cost of one counter per key ever passed to AddFenced.
+func (s *Store) AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
+	return s.add(ctx, key, value, ttl, true)
+}
+
+// add is Add, and AddFenced when fenced is set.
+func (s *Store) add(ctx context.Context, key string, value []byte, ttl time.Duration, fenced bool) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	if ttl < 0 {
+		return 0, cache.ErrInvalidTTL
+	}
+	var (
+		added bool
+		fence int64
+	)
+	s.c.Compute(key, func(old *entry, found bool) (*entry, otter.ComputeOp) {
+		now := s.now()
+		if found && old.live(now) {
+			return old, otter.CancelOp
+		}
+		added = true
+		if fenced {
+			s.fenceMu.Lock()
+			s.fences[key]++
+			fence = s.fences[key]
+			s.fenceMu.Unlock()
+		}
+		return s.newEntry(value, deadline(now, ttl)), otter.WriteOp
+	})
+	if !added {
+		return 0, cache.ErrExists
+	}
+	return fence, nil
+}
+
+// Expire sets the ttl of key (0 removes its expiry) and reports whether the
+// key held a live value. It keeps the key's version: a CompareAndSwap with
+// a token read before Expire still succeeds.
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return s.extend(ctx, key, nil, ttl, false)
+}
+
+// ExtendIfEqual sets the ttl of key (0 removes its expiry) only if it holds
+// exactly value, atomically, and reports whether it did. Like Expire, it
+// keeps the key's version.
+func (s *Store) ExtendIfEqual(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	return s.extend(ctx, key, value, ttl, true)
+}
+
+// extend is Expire, and ExtendIfEqual when compare is set.
+func (s *Store) extend(ctx context.Context, key string, value []byte, ttl time.Duration, compare bool) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	if ttl < 0 {
+		return false, cache.ErrInvalidTTL
+	}
+	done := false
+	s.c.Compute(key, func(old *entry, found bool) (*entry, otter.ComputeOp) {
+		now := s.now()
+		if !found || !old.live(now) || (compare && !bytes.Equal(old.value, value)) {
+			return old, otter.CancelOp
+		}
+		done = true
+		return &entry{value: old.value, expiresAt: deadline(now, ttl), version: old.version}, otter.WriteOp
+	})
+	return done, nil
+}
+
+// Increment adds delta to the decimal int64 stored under key, atomically,
+// and returns the result. A missing key is created holding delta without
+// expiry; an existing key keeps its expiry. A value that is not a decimal
+// int64 (as strconv.ParseInt reads it), or a result that would overflow,
+// gives cache.ErrNotInteger and changes nothing.
+func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	var (
+		result int64
+		err    error
+	)
+	s.c.Compute(key, func(old *entry, found bool) (*entry, otter.ComputeOp) {
+		now := s.now()
+		var expiresAt int64
+		result = delta
+		if found && old.live(now) {
+			n, perr := strconv.ParseInt(string(old.value), 10, 64)
+			sum := n + delta
+			if perr != nil || (delta > 0 && sum < n) || (delta < 0 && sum > n) {
+				err = cache.ErrNotInteger
+				return old, otter.CancelOp
+			}
+			result, expiresAt = sum, old.expiresAt
+		}
+		v := strconv.AppendInt(make([]byte, 0, 20), result, 10)
+		return &entry{value: v, expiresAt: expiresAt, version: s.version.Add(1)}, otter.WriteOp
+	})
+	if err != nil {
+		return 0, err
+	}
+	return result, nil
+}
+
+// Gets returns a copy of the value of key and a token for CompareAndSwap:
+// the entry's version, which every write of the key changes. On a miss it
+// returns the absent token and cache.ErrNotFound.
+func (s *Store) Gets(ctx context.Context, key string) ([]byte, cache.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, cache.AbsentToken(), err
+	}
+	e := s.lookup(key)
+	if e == nil {
+		return nil, cache.AbsentToken(), cache.ErrNotFound
+	}
+	return clone(e.value), cache.NewToken(binary.BigEndian.AppendUint64(nil, e.version)), nil
+}
+
+// CompareAndSwap stores a copy of value with ttl only if key still has the
+// version the token was read with (or, for the absent token, is still
+// absent); otherwise it returns cache.ErrConflict. Versions are never
+// reused, so a key deleted and written again does not match an old token.
+// Expire and ExtendIfEqual keep the version.
+func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, token cache.Token, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if ttl < 0 {
+		return cache.ErrInvalidTTL
+	}
+	var want uint64
+	if !token.Absent() {
+		b := token.Bytes()
+		if len(b) != 8 {
+			return cache.ErrConflict
+		}
+		want = binary.BigEndian.Uint64(b)
+	}
+	swapped := false
+	s.c.Compute(key, func(old *entry, found bool) (*entry, otter.ComputeOp) {
+		now := s.now()
+		live := found && old.live(now)
+		if token.Absent() == live || (live && old.version != want) {
+			return old, otter.CancelOp
+		}
+		swapped = true
+		return s.newEntry(value, deadline(now, ttl)), otter.WriteOp
+	})
+	if !swapped {
+		return cache.ErrConflict
+	}
+	return nil
+}
+
+// DeleteIfEqual deletes key only if it holds exactly value, atomically, and
+// reports whether it deleted. A successful delete wakes the watchers of key.
+func (s *Store) DeleteIfEqual(ctx context.Context, key string, value []byte) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	deleted := false
+	s.c.Compute(key, func(old *entry, found bool) (*entry, otter.ComputeOp) {
+		if !found || !old.live(s.now()) || !bytes.Equal(old.value, value) {
+			return old, otter.CancelOp
+		}
+		deleted = true
+		return nil, otter.InvalidateOp
+	})
+	if deleted {
+		s.watch.wake(key)
+	}
+	return deleted, nil
+}
