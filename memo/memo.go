@@ -181,7 +181,7 @@ func (r *runner[K, V]) writeNegative(ctx context.Context, ks storeKeys) error {
 }
 
 func notFound(key string) error {
-	return &cache.OpError{Op: "memo", Key: key, Err: ErrNotFound}
+	return &cache.OpError{Op: "get-or-compute", Key: key, Err: ErrNotFound}
 }
 
 func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (V, error) {

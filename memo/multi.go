@@ -21,7 +21,7 @@ func (e KeyErrors[K]) Error() string {
 		parts = append(parts, fmt.Sprintf("%v: %v", k, err))
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("memo: %d keys without a value: %s", len(e), strings.Join(parts, "; "))
+	return fmt.Sprintf("memo: no value for %d of the keys: %s", len(e), strings.Join(parts, "; "))
 }
 
 // Unwrap returns every reason, for errors.Is and errors.As.

@@ -1,0 +1,58 @@
+// Package cache is the typed cache of typedcache: [Cache] over a [Store].
+//
+// A [Cache] is what users hold. It builds keys (an optional namespace, then
+// a key function), encodes and decodes values with a codec.Codec, applies
+// the default TTL and the per-operation timeout, validates input, wraps
+// errors with the operation and the key, and counts statistics:
+//
+//	store, _ := memstore.New(nil)
+//	users := cache.New[int, User](store, &cache.Options[int, User]{
+//		Namespace: "users",
+//		TTL:       10 * time.Minute,
+//	})
+//	users.Set(ctx, 42, User{Name: "Ada"})        // key "users:42", msgpack
+//	u, found, err := users.Get(ctx, 42)
+//
+// A [Store] is what a backend implements: bytes in, bytes out, keys already
+// built, every operation that needs atomicity a primitive of the store (as
+// database/sql/driver is to database/sql). The stores of this module are
+// backends/memstore (in-process), backends/redisstore (Redis, single node
+// or Cluster) and backends/memcachestore (Memcached); package cachetest is
+// the conformance suite any Store, ours or yours, runs.
+//
+// # Reads and misses
+//
+// Get returns (value, found, err): a miss is found == false with a nil
+// error; err is set only for failures. A cached zero value (0, "", nil) is
+// a hit. A stored value that does not decode is an error wrapping
+// codec.ErrDecode, and the bytes stay in the store.
+//
+// # Writes and TTLs
+//
+// Writes (Set, SetMulti, Add, CompareAndSwap, GetOrCompute) expire after the
+// cache's TTL (Options.TTL, 0 = never). A view made with [Cache.WithTTL]
+// writes with another TTL, or none: c.WithTTL(0).Set(...) never expires.
+//
+// # Errors
+//
+// Every error is an [*OpError] ("cache: get users:42: <cause>") and is
+// matched with errors.Is against the sentinels [ErrNotFound],
+// [ErrExists], [ErrConflict], [ErrNotInteger], [ErrUnsupported],
+// [ErrInvalidKey], [ErrInvalidTTL], [ErrClosed], codec.ErrDecode, or the
+// context's errors.
+//
+// # Computing on a miss
+//
+// [Cache.GetOrCompute] computes a missing value once per key in the
+// process (singleflight) on a context detached from its callers. Package
+// memo does the same across processes, with a lock in the store.
+//
+// # Where this differs from aiocache
+//
+//   - A cached nil or zero value is a hit (aiocache: a cached None reads as
+//     a miss).
+//   - Clear on a namespaced cache deletes the namespace's keys and never any
+//     other key.
+//   - Increment then Get of one key works: integers are stored as decimal
+//     text by both (aiocache #482).
+package cache
