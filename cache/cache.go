@@ -125,10 +125,14 @@ func (c *Cache[K, V]) BuildKey(k K) (string, error) {
 	return c.prefix + s, nil
 }
 
+// noCancel is the cancel function of a context without a timeout. It is a
+// package variable so that the hot path allocates no closure.
+var noCancel context.CancelFunc = func() {}
+
 // opContext applies the cache's Timeout to ctx.
 func (c *Cache[K, V]) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.timeout <= 0 {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, c.timeout)
 }

@@ -91,11 +91,15 @@ type entry[V any] struct {
 	corrupt bool // a value was there but did not decode
 }
 
+// noCancel is the cancel function of a context without a timeout, shared so
+// that the hot path allocates no closure.
+var noCancel context.CancelFunc = func() {}
+
 func (r *runner[K, V]) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if t := r.c.Timeout(); t > 0 {
 		return context.WithTimeout(ctx, t)
 	}
-	return ctx, func() {}
+	return ctx, noCancel
 }
 
 // read reads the value of ks and, in the same store call, the markers the

@@ -1,0 +1,116 @@
+// Package memcachestore is the [cache.Store] over memcached, through the
+// client [github.com/bradfitz/gomemcache/memcache]. One client may spread
+// keys over several servers; the store works the same over one or many.
+//
+//	client := memcache.New("10.0.0.1:11211", "10.0.0.2:11211")
+//	client.MaxIdleConns = 64 // see "Connections" below
+//	store := memcachestore.New(client, nil)
+//	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+//
+// The client stays the caller's: [Store.Close] only marks the store closed
+// (later operations return [cache.ErrClosed]) and never closes the client.
+// The store starts no goroutine of its own that outlives a call, except as
+// described under "Contexts".
+//
+// # Keys
+//
+// memcached takes keys of at most 250 bytes without spaces or control
+// characters; cache keys are any strings. A key that is 1 to 250 bytes long,
+// has no byte below 0x21 and no 0x7f, and does not contain "~#" is sent as
+// it is. Any other key is sent as
+//
+//	readable + "~#" + base64url(SHA-256(key))
+//
+// where readable is the start of the key, every forbidden byte replaced by
+// '_', cut (at a UTF-8 boundary) so that the whole fits in 250 bytes. No
+// encoded key equals a key sent as it is (only encoded keys contain "~#"),
+// and two encoded keys are equal only if the SHA-256 of the original keys
+// are. So every key string works and no key can inject a protocol command.
+//
+// # Expiry
+//
+// memcached expires items at whole seconds. A ttl is rounded up to whole
+// seconds, so that a ttl of 1ms becomes 1s and never 0, which memcached reads
+// as "never expires". A ttl of more than 30 days is sent as an absolute Unix
+// time (now + ttl), as memcached reads any larger number as one; memcached
+// cannot express a time past January 2038, and a later expiry is cut to it.
+// A ttl of 0 is no expiry.
+//
+// memcached cannot report the remaining ttl of a key: [Store.TTL] returns
+// [cache.ErrUnsupported]. To keep a key's ttl when Increment rewrites its
+// value, the store records every item's absolute expiry in the item's 32-bit
+// flags, which memcached stores and returns but does not interpret: the top
+// bit set, and the expiry in seconds since 2025 (0 for no expiry). A
+// rewrite sends the remaining time from that stamp, as read on the
+// rewriting client's clock: clients whose clocks disagree by a few seconds
+// keep the ttl to within those seconds. Items written by other
+// clients without such a stamp keep their flags, and their expiry is unknown
+// to a rewrite: Increment of such a key leaves it without expiry. For the
+// stamp to stay true, [Store.Expire] is a read and a cas that rewrites the
+// value with the new ttl rather than memcached's touch.
+//
+// # Compare-and-swap
+//
+// [Store.Gets] is memcached's gets; its token holds the item's CAS unique.
+// [Store.CompareAndSwap] is memcached's cas with that unique (any write of
+// the key since the read, even of the same value, makes it fail), or add
+// for the absent token; a conflict, and a key that vanished, give
+// [cache.ErrConflict].
+//
+// DeleteIfEqual, ExtendIfEqual, Expire and Increment are a gets followed by
+// a cas carrying the unique just read, retried from the read when the cas
+// loses a race: each takes effect atomically at its cas. DeleteIfEqual
+// compares the value, then deletes with a cas that stores an empty item
+// already expired (exptime -1), since memcached's text protocol has no
+// conditional delete.
+//
+// # Increment
+//
+// Increment keeps the same signed 64-bit semantics as the other stores.
+// memcached's incr and decr are unsigned, clamp at 0, wrap around at 2^64,
+// pad a shortened value with trailing spaces and accept text such as " 5",
+// so the store does not use them: it reads the value, parses it as
+// strconv.ParseInt does, adds with an overflow check (an overflow, or a
+// value that is not an integer, gives [cache.ErrNotInteger] and changes
+// nothing) and writes the decimal result with a cas that keeps the key's
+// expiry, retrying on a lost race. A missing key is created with add,
+// holding delta, without expiry. That is two round trips per Increment, and
+// more under contention on the key.
+//
+// # Unsupported operations
+//
+//   - [Store.TTL] returns [cache.ErrUnsupported] (see "Expiry").
+//   - [Store.Clear] with a non-empty prefix returns [cache.ErrUnsupported]:
+//     memcached cannot enumerate keys (aiocache does the same). Clear("")
+//     flushes every server of the client, keys of other users of those
+//     servers included.
+//   - The store is not a [cache.Notifier]: lock waiters poll memcached. It
+//     is not a [cache.Fencer]: a fencing token needs an add and an
+//     increment of another key in one atomic step, which memcached lacks.
+//
+// # Contexts
+//
+// gomemcache takes no context: each of its calls is bounded by the client's
+// Timeout (memcache.DefaultTimeout, 500ms, when unset), which applies to the
+// dial and to each read and write. Every memcached call of the store first
+// checks that ctx is not done. When ctx has no deadline earlier than the
+// client's Timeout from now (the common case), the call runs in the calling
+// goroutine, without extra goroutine or allocation. Otherwise it runs in a
+// new goroutine, and the operation returns ctx's error as soon as ctx ends;
+// the abandoned call then finishes in the background within the client's
+// Timeout, and a write it carried may still take effect. To avoid the
+// goroutine, set the client's Timeout no longer than the shortest deadline
+// you use (for example the Cache's Options.Timeout).
+//
+// # Batches and connections
+//
+// [Store.GetMulti] is one gomemcache GetMulti: one get request per server,
+// sent in parallel. gomemcache has no pipelining, so [Store.SetMulti], and
+// [Store.Delete] of several keys, make one call per key, up to
+// [Options.Concurrency] at once.
+//
+// gomemcache keeps only MaxIdleConns idle connections per server (2 by
+// default) and closes any other connection once its call is done, so under
+// parallel load most calls dial a new connection. Set client.MaxIdleConns to
+// about the number of concurrent calls you expect.
+package memcachestore

@@ -1,0 +1,360 @@
+package memcachestore
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Options configure a Store. A nil *Options, and every zero field, means the
+// default.
+type Options struct {
+	// Concurrency is how many memcached calls SetMulti, and Delete of
+	// several keys, run at once (gomemcache has no pipelining). The default
+	// is the client's MaxIdleConns (gomemcache's default, 2, when unset), at
+	// most DefaultMaxConcurrency, so that a batch does not open connections
+	// that the client would close again.
+	Concurrency int
+}
+
+// DefaultMaxConcurrency caps the default of Options.Concurrency.
+const DefaultMaxConcurrency = 32
+
+// Store is a cache.Store over a gomemcache client, which may spread keys over
+// several servers. It is safe for concurrent use. See the package
+// documentation for how keys, ttls, contexts and compare-and-swap map onto
+// memcached.
+type Store struct {
+	client      *memcache.Client
+	concurrency int
+	closed      atomic.Bool
+
+	// testHookAfterRead, when set (by tests only), runs in the read-modify-
+	// write operations between the read and the cas.
+	testHookAfterRead func()
+}
+
+var _ cache.Store = (*Store)(nil)
+
+// New returns a Store over client. The client is the user's: Close of the
+// Store never closes it. A nil opts means the defaults. New panics if client
+// is nil.
+func New(client *memcache.Client, opts *Options) *Store {
+	if client == nil {
+		panic("memcachestore: New with a nil client")
+	}
+	s := &Store{client: client}
+	if opts != nil {
+		s.concurrency = opts.Concurrency
+	}
+	return s
+}
+
+// Get returns the value of key, or cache.ErrNotFound on a miss.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	it, err := s.get(ctx, encodeKey(key))
+	if err != nil {
+		return nil, missAs(err, cache.ErrNotFound)
+	}
+	return it.Value, nil
+}
+
+// GetMulti returns the values of keys, nil for a miss, with one get-multi
+// call, which gomemcache splits into one request per server, sent in
+// parallel.
+func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	mkeys := encodeKeys(keys)
+	var m map[string]*memcache.Item
+	var err error
+	if s.inline(ctx) {
+		m, err = s.client.GetMulti(mkeys)
+	} else {
+		m, err = await(ctx, func() (map[string]*memcache.Item, error) { return s.client.GetMulti(mkeys) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, mk := range mkeys {
+		if it := m[mk]; it != nil {
+			out[i] = it.Value
+		}
+	}
+	return out, nil
+}
+
+// Set stores value under key with ttl (0 = no expiry).
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return s.write(ctx, opSet, newItem(encodeKey(key), value, ttl))
+}
+
+// SetMulti sets every item, each with its own ttl. gomemcache has no
+// pipelining: the items are set by up to Options.Concurrency calls at once.
+// It is not atomic: on error some items may be written.
+func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
+	if len(items) == 1 {
+		return s.Set(ctx, items[0].Key, items[0].Value, items[0].TTL)
+	}
+	return s.each(ctx, len(items), func(i int) error {
+		it := &items[i]
+		return s.client.Set(newItem(encodeKey(it.Key), it.Value, it.TTL))
+	})
+}
+
+// Add stores value under key only if the key is absent (memcached's add),
+// and returns cache.ErrExists otherwise.
+func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	err := s.write(ctx, opAdd, newItem(encodeKey(key), value, ttl))
+	if errors.Is(err, memcache.ErrNotStored) {
+		return cache.ErrExists
+	}
+	return err
+}
+
+// Delete removes the keys and counts the deletes that found their key.
+// memcached deletes one key per call; several keys are deleted by up to
+// Options.Concurrency calls at once.
+func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
+	if len(keys) == 1 {
+		err := s.write(ctx, opDelete, &memcache.Item{Key: encodeKey(keys[0])})
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	var n atomic.Int64
+	err := s.each(ctx, len(keys), func(i int) error {
+		err := s.client.Delete(encodeKey(keys[i]))
+		if err == nil {
+			n.Add(1)
+		} else if !errors.Is(err, memcache.ErrCacheMiss) {
+			return err
+		}
+		return nil
+	})
+	return int(n.Load()), err
+}
+
+// Exists reports whether key holds a value. It reads the value: memcached
+// has no lighter command that leaves the ttl alone.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.get(ctx, encodeKey(key))
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// TTL returns cache.ErrUnsupported: memcached cannot report the remaining
+// time to live of a key.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	return 0, cache.ErrUnsupported
+}
+
+// Clear with the prefix "" flushes every server of the client (flush_all),
+// including keys that other users of those servers wrote. A non-empty prefix
+// returns cache.ErrUnsupported: memcached cannot enumerate keys.
+func (s *Store) Clear(ctx context.Context, prefix string) error {
+	if prefix != "" {
+		if err := s.enter(ctx); err != nil {
+			return err
+		}
+		return cache.ErrUnsupported
+	}
+	return s.write(ctx, opFlushAll, nil)
+}
+
+// Close marks the store closed: later operations return cache.ErrClosed. It
+// does not close the client, which belongs to the caller.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// newItem returns the item writing value under the memcached key mkey with
+// ttl, its expiry stamp in the flags.
+func newItem(mkey string, value []byte, ttl time.Duration) *memcache.Item {
+	it := &memcache.Item{Key: mkey, Value: value}
+	if ttl > 0 {
+		it.Expiration, it.Flags = expiry(ttl, time.Now())
+	}
+	return it
+}
+
+// missAs returns sentinel for gomemcache's cache miss and err otherwise.
+func missAs(err, sentinel error) error {
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return sentinel
+	}
+	return err
+}
+
+// Calls and contexts. gomemcache takes no context: its calls are bounded by
+// the client's Timeout. Every call below first checks that the store is
+// open and ctx is not done. When ctx has no deadline earlier than the
+// client's Timeout from now, the call runs in the calling goroutine (the
+// common case: no goroutine, no allocation); otherwise it runs in a new
+// goroutine, and the caller returns ctx's error as soon as ctx ends, while
+// the call finishes in the background within the client's Timeout.
+
+// enter returns cache.ErrClosed after Close, or ctx's error once it is done.
+func (s *Store) enter(ctx context.Context) error {
+	if s.closed.Load() {
+		return cache.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// inline reports whether a call may run in the calling goroutine: ctx has no
+// deadline earlier than the client's timeout.
+func (s *Store) inline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return true
+	}
+	timeout := s.client.Timeout
+	if timeout <= 0 {
+		timeout = memcache.DefaultTimeout
+	}
+	return time.Until(d) >= timeout
+}
+
+// await runs fn in a new goroutine and returns its result, or ctx's error
+// when ctx ends first; fn then finishes in the background.
+func await[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// get is gomemcache's Get (a gets: the item carries its CAS unique) under
+// ctx.
+func (s *Store) get(ctx context.Context, mkey string) (*memcache.Item, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	if s.inline(ctx) {
+		return s.client.Get(mkey)
+	}
+	return await(ctx, func() (*memcache.Item, error) { return s.client.Get(mkey) })
+}
+
+// op is a gomemcache call that writes.
+type op uint8
+
+const (
+	opSet op = iota
+	opAdd
+	opCAS
+	opDelete
+	opFlushAll
+)
+
+// write runs the call o on it under ctx.
+func (s *Store) write(ctx context.Context, o op, it *memcache.Item) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	if s.inline(ctx) {
+		return s.do(o, it)
+	}
+	_, err := await(ctx, func() (struct{}, error) { return struct{}{}, s.do(o, it) })
+	return err
+}
+
+func (s *Store) do(o op, it *memcache.Item) error {
+	switch o {
+	case opSet:
+		return s.client.Set(it)
+	case opAdd:
+		return s.client.Add(it)
+	case opCAS:
+		return s.client.CompareAndSwap(it)
+	case opDelete:
+		return s.client.Delete(it.Key)
+	default:
+		return s.client.FlushAll()
+	}
+}
+
+// each runs fn(0) ... fn(n-1), at most the store's concurrency at once, under
+// ctx, and returns the first error. It stops starting calls after an error
+// or once ctx is done.
+func (s *Store) each(ctx context.Context, n int, fn func(i int) error) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	run := func() (struct{}, error) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.limit())
+		started := 0
+		for ; started < n && gctx.Err() == nil; started++ {
+			i := started
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				return fn(i)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return struct{}{}, err
+		}
+		if started < n {
+			return struct{}{}, ctx.Err()
+		}
+		return struct{}{}, nil
+	}
+	var err error
+	if s.inline(ctx) {
+		_, err = run()
+	} else {
+		_, err = await(ctx, run)
+	}
+	return err
+}
+
+// limit returns how many calls each runs at once.
+func (s *Store) limit() int {
+	if s.concurrency > 0 {
+		return s.concurrency
+	}
+	if s.client.MaxIdleConns > 0 {
+		return min(s.client.MaxIdleConns, DefaultMaxConcurrency)
+	}
+	return memcache.DefaultMaxIdleConns
+}

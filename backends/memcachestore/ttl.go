@@ -1,0 +1,97 @@
+package memcachestore
+
+import (
+	"math"
+	"time"
+)
+
+// maxRelative is the longest expiry memcached reads as relative seconds: a
+// larger exptime is an absolute Unix time.
+const maxRelative = 60 * 60 * 24 * 30
+
+// Expiry stamps. memcached cannot report an item's remaining ttl, yet
+// Increment, which rewrites a value with a compare-and-swap, must keep it.
+// So every write of the store records the item's absolute expiry in its
+// 32-bit flags: stampMark | (expiry Unix seconds - stampEpoch), or 0 for an
+// item without expiry. A rewrite reads the flags back and sends the
+// remaining time. Flags without stampMark were written by another client;
+// their expiry is unknown.
+const (
+	stampEpoch = 1735689600 // 2025-01-01T00:00:00Z
+	stampMark  = 1 << 31
+	stampMax   = stampMark - 1
+)
+
+// ceilSeconds returns ttl in whole seconds, rounded up.
+func ceilSeconds(ttl time.Duration) int64 {
+	s := int64(ttl / time.Second)
+	if ttl%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+// unixCeil returns the Unix time now+ttl in whole seconds, rounded up.
+func unixCeil(now time.Time, ttl time.Duration) int64 {
+	t := now.Add(ttl)
+	u := t.Unix()
+	if t.Nanosecond() != 0 {
+		u++
+	}
+	return u
+}
+
+// clampInt32 limits an absolute Unix time to what memcached's exptime holds
+// (January 2038).
+func clampInt32(v int64) int32 {
+	if v > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(v)
+}
+
+// expiry returns the exptime and the flags (the expiry stamp) of a write
+// with ttl at time now. A ttl of 0 is no expiry; a positive ttl is rounded up
+// to whole seconds, so that it never becomes 0 ("never"); more than 30 days
+// is sent as an absolute Unix time.
+func expiry(ttl time.Duration, now time.Time) (exptime int32, flags uint32) {
+	if ttl <= 0 {
+		return 0, 0
+	}
+	abs := unixCeil(now, ttl)
+	if secs := ceilSeconds(ttl); secs <= maxRelative {
+		exptime = int32(secs)
+	} else {
+		exptime = clampInt32(abs)
+	}
+	return exptime, stamp(abs)
+}
+
+// stamp returns the flags recording the absolute expiry abs (Unix seconds).
+func stamp(abs int64) uint32 {
+	v := abs - stampEpoch
+	v = max(v, 1)
+	v = min(v, stampMax)
+	return stampMark | uint32(v)
+}
+
+// keptExpiry returns the exptime and flags with which a rewrite at time now
+// keeps the expiry recorded in flags. Foreign flags (not a stamp) are kept
+// as they are and the rewrite gets no expiry: memcached cannot tell it.
+func keptExpiry(flags uint32, now time.Time) (exptime int32, newFlags uint32) {
+	if flags&stampMark == 0 {
+		return 0, flags
+	}
+	abs := int64(flags&^stampMark) + stampEpoch
+	rem := abs - now.Unix()
+	switch {
+	case rem < 1:
+		// Due now: the server has not dropped it yet. Keep it at most one
+		// more second rather than reviving it for good.
+		return 1, flags
+	case rem <= maxRelative:
+		return int32(rem), flags
+	default:
+		return clampInt32(abs), flags
+	}
+}

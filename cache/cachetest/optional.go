@@ -1,0 +1,292 @@
+package cachetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Bounds of the Notifier cases. A wake-up may take long (a pub/sub message
+// through a busy server), so wakeWait is generous: only a wake-up that
+// never comes reaches it. silence is how long a watch must stay quiet when
+// nothing concerning it happened.
+const (
+	wakeWait = 5 * time.Second
+	silence  = 200 * time.Millisecond
+)
+
+func (e *env) notifier() cache.Notifier {
+	e.t.Helper()
+	n, ok := e.s.(cache.Notifier)
+	if !ok {
+		e.t.Skip("the store does not implement cache.Notifier")
+	}
+	return n
+}
+
+func (e *env) watch(n cache.Notifier, key string) <-chan struct{} {
+	e.t.Helper()
+	ch, stop, err := n.Watch(e.ctx, key)
+	if err != nil {
+		e.t.Fatalf("Watch(%s): %v", showKey(key), err)
+	}
+	if ch == nil || stop == nil {
+		e.t.Fatalf("Watch(%s): got a nil channel or stop function", showKey(key))
+	}
+	e.t.Cleanup(stop)
+	return ch
+}
+
+// wantWake waits for a wake-up on ch (a value, or the channel closed).
+func (e *env) wantWake(ch <-chan struct{}, after string) {
+	e.t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(wakeWait):
+		e.t.Fatalf("watch not woken %v after %s; want a wake-up", wakeWait, after)
+	}
+}
+
+// wantSilence checks that ch receives nothing for a while; a closed channel
+// is accepted only if closedOK.
+func (e *env) wantSilence(ch <-chan struct{}, closedOK bool, what string) {
+	e.t.Helper()
+	select {
+	case _, ok := <-ch:
+		if ok || !closedOK {
+			e.t.Errorf("watch woken (value received: %v) %s; want no wake-up", ok, what)
+		}
+	case <-time.After(silence):
+	}
+}
+
+// testNotifier covers cache.Notifier, for stores that implement it.
+func (s *suite) testNotifier(t *testing.T) {
+	s.run(t, "WakeSameStore", func(e *env) {
+		n := e.notifier()
+		k := e.key("lock")
+		e.mustSet(k, []byte("holder"), 0)
+		ch := e.watch(n, k)
+		e.wantDelete(k, []byte("holder"), true)
+		e.wantWake(ch, "DeleteIfEqual by the same store")
+	})
+	s.run(t, "WakeOtherStore", func(e *env) {
+		n := e.notifier()
+		other, shared := e.shared()
+		if !shared {
+			e.t.Skip("two stores of this harness do not share a backend: no other client can release the key")
+		}
+		k := e.key("lock")
+		e.mustSet(k, []byte("holder"), 0)
+		ch := e.watch(n, k)
+		if ok, err := other.DeleteIfEqual(e.ctx, k, []byte("holder")); !ok || err != nil {
+			e.t.Fatalf("second store: DeleteIfEqual: got (%v, %v); want (true, nil)", ok, err)
+		}
+		e.wantWake(ch, "DeleteIfEqual by another store of the same backend")
+	})
+	s.run(t, "EveryWatcher", func(e *env) {
+		n := e.notifier()
+		k := e.key("lock")
+		e.mustSet(k, []byte("holder"), 0)
+		chs := []<-chan struct{}{e.watch(n, k), e.watch(n, k)}
+		if other, shared := e.shared(); shared {
+			if on, ok := other.(cache.Notifier); ok {
+				chs = append(chs, e.watch(on, k))
+			}
+		}
+		e.wantDelete(k, []byte("holder"), true)
+		for i, ch := range chs {
+			e.wantWake(ch, fmt.Sprintf("DeleteIfEqual (watcher %d of %d)", i+1, len(chs)))
+		}
+	})
+	s.run(t, "SecondRelease", func(e *env) {
+		n := e.notifier()
+		k := e.key("lock")
+		ch := e.watch(n, k)
+		for i := range 2 {
+			e.mustSet(k, []byte("holder"), 0)
+			e.wantDelete(k, []byte("holder"), true)
+			e.wantWake(ch, fmt.Sprintf("release %d", i+1))
+		}
+	})
+	s.run(t, "Stop", func(e *env) {
+		n := e.notifier()
+		k := e.key("lock")
+		ch, stop, err := n.Watch(e.ctx, k)
+		if err != nil {
+			e.t.Fatalf("Watch: %v", err)
+		}
+		stop()
+		e.mustSet(k, []byte("holder"), 0)
+		e.wantDelete(k, []byte("holder"), true)
+		e.wantSilence(ch, true, "after its stop function was called")
+	})
+	s.run(t, "OtherKey", func(e *env) {
+		n := e.notifier()
+		k, other := e.key("lock"), e.key("lock2")
+		ch := e.watch(n, k)
+		e.mustSet(other, []byte("holder"), 0)
+		e.wantDelete(other, []byte("holder"), true)
+		e.wantSilence(ch, false, "by the release of another key")
+		// The watch was live all along.
+		e.mustSet(k, []byte("holder"), 0)
+		e.wantDelete(k, []byte("holder"), true)
+		e.wantWake(ch, "DeleteIfEqual of the watched key")
+	})
+	s.run(t, "Canceled", func(e *env) {
+		n := e.notifier()
+		ctx, cancel := context.WithCancel(e.ctx)
+		cancel()
+		_, stop, err := n.Watch(ctx, e.key("lock"))
+		if !errors.Is(err, context.Canceled) {
+			e.t.Errorf("Watch with a cancelled context: got %v; want an error matching context.Canceled", err)
+			if err == nil && stop != nil {
+				stop()
+			}
+		}
+	})
+}
+
+func (e *env) fencer() cache.Fencer {
+	e.t.Helper()
+	f, ok := e.s.(cache.Fencer)
+	if !ok {
+		e.t.Skip("the store does not implement cache.Fencer")
+	}
+	return f
+}
+
+func (e *env) mustFence(f cache.Fencer, key string, value []byte, ttl time.Duration) int64 {
+	e.t.Helper()
+	n, err := f.AddFenced(e.ctx, key, value, ttl)
+	if err != nil {
+		e.t.Fatalf("AddFenced(%s, %s, %v): got %v; want nil", showKey(key), showValue(value), ttl, err)
+	}
+	return n
+}
+
+func (e *env) wantFenceExists(f cache.Fencer, key string) {
+	e.t.Helper()
+	if n, err := f.AddFenced(e.ctx, key, []byte("intruder"), 0); !errors.Is(err, cache.ErrExists) {
+		e.t.Fatalf("AddFenced(%s) of a held key: got (%d, %v); want ErrExists", showKey(key), n, err)
+	}
+}
+
+func (e *env) wantNext(got, prev int64, what string) {
+	e.t.Helper()
+	if got != prev+1 {
+		e.t.Fatalf("AddFenced %s: got %d; want %d (the previous success + 1)", what, got, prev+1)
+	}
+}
+
+// testFencer covers cache.Fencer, for stores that implement it.
+func (s *suite) testFencer(t *testing.T) {
+	s.run(t, "Cycles", func(e *env) {
+		f := e.fencer()
+		k := e.key("lock")
+		prev := e.mustFence(f, k, []byte("h0"), 0)
+		e.wantValue(k, []byte("h0"))
+		e.wantNoExpiry(k)
+		releases := []struct {
+			name    string
+			release func(holder []byte)
+		}{
+			{"DeleteIfEqual", func(h []byte) { e.wantDelete(k, h, true) }},
+			{"Delete", func([]byte) { e.mustDelete(k) }},
+			{"DeleteIfEqual", func(h []byte) { e.wantDelete(k, h, true) }},
+		}
+		for i, r := range releases {
+			holder := []byte("h" + strconv.Itoa(i))
+			e.wantFenceExists(f, k)
+			e.wantValue(k, holder)
+			r.release(holder)
+			next := e.mustFence(f, k, []byte("h"+strconv.Itoa(i+1)), 0)
+			e.wantNext(next, prev, "after a release by "+r.name)
+			prev = next
+		}
+	})
+	s.run(t, "WithTTL", func(e *env) {
+		f := e.fencer()
+		k := e.key("lock")
+		e.mustFence(f, k, []byte("h"), e.longTTL)
+		e.wantValue(k, []byte("h"))
+		e.wantLongTTL(k)
+	})
+	s.run(t, "HeldByAdd", func(e *env) {
+		f := e.fencer()
+		k := e.key("lock")
+		prev := e.mustFence(f, k, []byte("h"), 0)
+		e.wantDelete(k, []byte("h"), true)
+		e.mustAdd(k, []byte("plain"), 0)
+		e.wantFenceExists(f, k)
+		e.wantValue(k, []byte("plain"))
+		e.mustDelete(k)
+		e.wantNext(e.mustFence(f, k, []byte("h"), 0), prev, "after a plain Add and a failed AddFenced")
+	})
+	s.run(t, "IndependentKeys", func(e *env) {
+		f := e.fencer()
+		a, b := e.key("a"), e.key("b")
+		a0 := e.mustFence(f, a, []byte("h"), 0)
+		b0 := e.mustFence(f, b, []byte("h"), 0)
+		prev := a0
+		for range 3 {
+			e.wantDelete(a, []byte("h"), true)
+			n := e.mustFence(f, a, []byte("h"), 0)
+			e.wantNext(n, prev, "of key a")
+			prev = n
+		}
+		e.wantDelete(b, []byte("h"), true)
+		e.wantNext(e.mustFence(f, b, []byte("h"), 0), b0, "of key b, after 3 cycles of key a")
+	})
+	s.run(t, "Race", func(e *env) {
+		f := e.fencer()
+		fencers := []cache.Fencer{f}
+		if other, shared := e.shared(); shared {
+			if of, ok := other.(cache.Fencer); ok {
+				fencers = append(fencers, of)
+			}
+		}
+		const n = 50
+		e.races("AddFenced", n, func(r int) int64 {
+			keys := e.roundKeys("lock", r)
+			prev := make([]int64, len(keys))
+			for j, k := range keys {
+				prev[j] = e.mustFence(f, k, []byte("first"), 0)
+				e.mustDelete(k)
+			}
+			nums := make([][]int64, n)
+			errs := errGrid(n)
+			peak := race(n, func(i int, call func(func())) {
+				fe := fencers[i%len(fencers)]
+				nums[i] = make([]int64, len(keys))
+				for j, k := range keys {
+					call(func() { nums[i][j], errs[i][j] = fe.AddFenced(e.ctx, k, []byte(strconv.Itoa(i)), 0) })
+				}
+			})
+			for j, k := range keys {
+				winner := e.oneWinner("AddFenced", column(errs, j), cache.ErrExists)
+				e.wantValue(k, []byte(strconv.Itoa(winner)))
+				e.wantNext(nums[winner][j], prev[j], fmt.Sprintf("won by 1 of %d racing goroutines", n))
+			}
+			return peak
+		})
+	})
+	s.run(t, "Canceled", func(e *env) {
+		f := e.fencer()
+		k := e.key("lock")
+		prev := e.mustFence(f, k, []byte("h"), 0)
+		e.mustDelete(k)
+		ctx, cancel := context.WithCancel(e.ctx)
+		cancel()
+		if _, err := f.AddFenced(ctx, k, []byte("h"), 0); !errors.Is(err, context.Canceled) {
+			e.t.Errorf("AddFenced with a cancelled context: got %v; want an error matching context.Canceled", err)
+		}
+		e.wantMiss(k)
+		e.wantNext(e.mustFence(f, k, []byte("h"), 0), prev, "after a cancelled AddFenced")
+	})
+}
