@@ -1,0 +1,343 @@
+package typedcache_test
+
+// Benchmarks of every store through cache.Cache, each beside its raw
+// client doing the same work in the same run. Names end in /impl=raw or
+// /impl=cache so that benchstat can set them side by side:
+//
+//	go test -run '^$' -bench . -benchmem -count 6 . > new.txt
+//	benchstat -col /impl new.txt
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/maypok86/otter/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/typedcache/typedcache/backends/memcachestore"
+	"github.com/typedcache/typedcache/backends/memstore"
+	"github.com/typedcache/typedcache/backends/redisstore"
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/testenv"
+)
+
+// benchUser is the small struct of the benchmarks (about 60 bytes in
+// msgpack).
+type benchUser struct {
+	ID     int64
+	Name   string
+	Email  string
+	Active bool
+	Score  float64
+}
+
+const benchKeys = 10_000
+
+var (
+	benchValue = benchUser{ID: 42, Name: "Ada Lovelace", Email: "ada@example.com", Active: true, Score: 99.5}
+	benchBytes = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") // 64 B
+	benchNames = func() []string {
+		names := make([]string, benchKeys)
+		for i := range names {
+			names[i] = "bench:" + strconv.Itoa(i)
+		}
+		return names
+	}()
+	// benchOrder is a zipf-distributed sequence of key indexes: a few keys
+	// are hot, most are cold, as in a real cache.
+	benchOrder = func() []int {
+		z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, benchKeys-1)
+		order := make([]int, 1<<16)
+		for i := range order {
+			order[i] = int(z.Uint64())
+		}
+		return order
+	}()
+)
+
+// keyAt returns the i-th key of the zipf sequence.
+func keyAt(i int) string { return benchNames[benchOrder[i&(len(benchOrder)-1)]] }
+
+// parallel runs f in b.RunParallel, giving each goroutine its own
+// position in the key sequence.
+func parallel(b *testing.B, f func(i int)) {
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(benchOrder))
+		for pb.Next() {
+			f(i)
+			i++
+		}
+	})
+}
+
+func serial(b *testing.B, f func(i int)) {
+	i := 0
+	for b.Loop() {
+		f(i)
+		i++
+	}
+}
+
+// modes runs f serially and in parallel.
+func modes(b *testing.B, name string, f func(i int)) {
+	b.Run(name+"/mode=serial", func(b *testing.B) { b.ReportAllocs(); serial(b, f) })
+	b.Run(name+"/mode=parallel", func(b *testing.B) { b.ReportAllocs(); parallel(b, f) })
+}
+
+func mustEncode(b *testing.B, v benchUser) []byte {
+	data, err := msgpack.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
+
+func check(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// --- memory -------------------------------------------------------------
+
+func BenchmarkMemory(b *testing.B) {
+	ctx := context.Background()
+	// The raw engine, configured as memstore configures it.
+	raw := otter.Must(&otter.Options[string, []byte]{
+		MaximumSize:      memstore.DefaultMaxEntries,
+		ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
+	})
+	defer raw.StopAllGoroutines()
+	store, err := memstore.New(nil)
+	check(b, err)
+	defer store.Close()
+	bytesCache := cache.New[string, []byte](store, &cache.Options[string, []byte]{TTL: time.Hour})
+	users := cache.New[string, benchUser](store, &cache.Options[string, benchUser]{Namespace: "u", TTL: time.Hour})
+	encoded := mustEncode(b, benchValue)
+	for _, k := range benchNames {
+		raw.Set(k, benchBytes)
+		raw.Set("u:"+k, encoded)
+		check(b, bytesCache.Set(ctx, k, benchBytes))
+		check(b, users.Set(ctx, k, benchValue))
+	}
+
+	modes(b, "GetBytes/impl=raw", func(i int) {
+		if _, ok := raw.GetIfPresent(keyAt(i)); !ok {
+			b.Fatal("miss")
+		}
+	})
+	modes(b, "GetBytes/impl=cache", func(i int) {
+		if _, ok, err := bytesCache.Get(ctx, keyAt(i)); !ok || err != nil {
+			b.Fatal("miss", err)
+		}
+	})
+	modes(b, "GetStruct/impl=raw", func(i int) {
+		data, ok := raw.GetIfPresent("u:" + keyAt(i))
+		if !ok {
+			b.Fatal("miss")
+		}
+		var u benchUser
+		check(b, msgpack.Unmarshal(data, &u))
+	})
+	modes(b, "GetStruct/impl=cache", func(i int) {
+		if _, ok, err := users.Get(ctx, keyAt(i)); !ok || err != nil {
+			b.Fatal("miss", err)
+		}
+	})
+	modes(b, "SetStruct/impl=raw", func(i int) {
+		raw.Set("u:"+keyAt(i), mustEncode(b, benchValue))
+	})
+	modes(b, "SetStruct/impl=cache", func(i int) {
+		check(b, users.Set(ctx, keyAt(i), benchValue))
+	})
+}
+
+// --- Redis --------------------------------------------------------------
+
+func benchRedis(b *testing.B) *redis.Client {
+	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b), PoolSize: 32})
+	b.Cleanup(func() { client.Close() })
+	return client
+}
+
+func BenchmarkRedis(b *testing.B) {
+	ctx := context.Background()
+	client := benchRedis(b)
+	store := redisstore.New(client, nil)
+	defer store.Close()
+	users := cache.New[string, benchUser](store, &cache.Options[string, benchUser]{TTL: time.Hour})
+	encoded := mustEncode(b, benchValue)
+	pipe := client.Pipeline()
+	for _, k := range benchNames {
+		pipe.Set(ctx, k, encoded, time.Hour)
+	}
+	_, err := pipe.Exec(ctx)
+	check(b, err)
+
+	modes(b, "GetStruct/impl=raw", func(i int) {
+		data, err := client.Get(ctx, keyAt(i)).Bytes()
+		check(b, err)
+		var u benchUser
+		check(b, msgpack.Unmarshal(data, &u))
+	})
+	modes(b, "GetStruct/impl=cache", func(i int) {
+		if _, ok, err := users.Get(ctx, keyAt(i)); !ok || err != nil {
+			b.Fatal("miss", err)
+		}
+	})
+	modes(b, "SetStruct/impl=raw", func(i int) {
+		check(b, client.Set(ctx, keyAt(i), mustEncode(b, benchValue), time.Hour).Err())
+	})
+	modes(b, "SetStruct/impl=cache", func(i int) {
+		check(b, users.Set(ctx, keyAt(i), benchValue))
+	})
+
+	keys := benchNames[:100]
+	b.Run("GetMulti100/impl=raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			vals, err := client.MGet(ctx, keys...).Result()
+			check(b, err)
+			for _, v := range vals {
+				var u benchUser
+				check(b, msgpack.Unmarshal([]byte(v.(string)), &u))
+			}
+		}
+	})
+	b.Run("GetMulti100/impl=cache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := users.GetMulti(ctx, keys)
+			if err != nil || len(got) != 100 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+	b.Run("GetMulti100/impl=cache-100-gets", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, k := range keys {
+				if _, ok, err := users.Get(ctx, k); !ok || err != nil {
+					b.Fatal("miss", err)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkRedisCluster(b *testing.B) {
+	ctx := context.Background()
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.RedisClusterAddrs(b)})
+	defer client.Close()
+	store := redisstore.New(client, nil)
+	defer store.Close()
+	users := cache.New[string, benchUser](store, &cache.Options[string, benchUser]{TTL: time.Hour})
+	keys := benchNames[:100]
+	for _, k := range keys {
+		check(b, users.Set(ctx, k, benchValue))
+	}
+	b.Run("GetMulti100/impl=raw-pipeline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			pipe := client.Pipeline()
+			cmds := make([]*redis.StringCmd, len(keys))
+			for i, k := range keys {
+				cmds[i] = pipe.Get(ctx, k)
+			}
+			_, err := pipe.Exec(ctx)
+			check(b, err)
+			for _, c := range cmds {
+				var u benchUser
+				data, _ := c.Bytes()
+				check(b, msgpack.Unmarshal(data, &u))
+			}
+		}
+	})
+	b.Run("GetMulti100/impl=cache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := users.GetMulti(ctx, keys)
+			if err != nil || len(got) != 100 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}
+
+// --- Memcached ----------------------------------------------------------
+
+func BenchmarkMemcached(b *testing.B) {
+	ctx := context.Background()
+	client := memcache.New(testenv.MemcachedAddrs(b)...)
+	client.MaxIdleConns = 64
+	defer client.Close()
+	store := memcachestore.New(client, nil)
+	defer store.Close()
+	users := cache.New[string, benchUser](store, &cache.Options[string, benchUser]{TTL: time.Hour})
+	encoded := mustEncode(b, benchValue)
+	for _, k := range benchNames {
+		check(b, client.Set(&memcache.Item{Key: k, Value: encoded, Expiration: 3600}))
+	}
+
+	modes(b, "GetStruct/impl=raw", func(i int) {
+		it, err := client.Get(keyAt(i))
+		check(b, err)
+		var u benchUser
+		check(b, msgpack.Unmarshal(it.Value, &u))
+	})
+	modes(b, "GetStruct/impl=cache", func(i int) {
+		if _, ok, err := users.Get(ctx, keyAt(i)); !ok || err != nil {
+			b.Fatal("miss", err)
+		}
+	})
+	modes(b, "SetStruct/impl=raw", func(i int) {
+		check(b, client.Set(&memcache.Item{Key: keyAt(i), Value: mustEncode(b, benchValue), Expiration: 3600}))
+	})
+	modes(b, "SetStruct/impl=cache", func(i int) {
+		check(b, users.Set(ctx, keyAt(i), benchValue))
+	})
+	keys := benchNames[:100]
+	b.Run("GetMulti100/impl=raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			items, err := client.GetMulti(keys)
+			check(b, err)
+			for _, it := range items {
+				var u benchUser
+				check(b, msgpack.Unmarshal(it.Value, &u))
+			}
+		}
+	})
+	b.Run("GetMulti100/impl=cache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := users.GetMulti(ctx, keys)
+			if err != nil || len(got) != 100 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+
+	// gomemcache keeps 2 idle connections per server by default: under
+	// parallel load it dials and closes connections all the time.
+	for _, idle := range []int{memcache.DefaultMaxIdleConns, 64} {
+		c := memcache.New(testenv.MemcachedAddrs(b)...)
+		c.MaxIdleConns = idle
+		u := cache.New[string, benchUser](memcachestore.New(c, nil), nil)
+		b.Run("ParallelGet/maxidle="+strconv.Itoa(idle)+"/impl=cache", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			parallel(b, func(i int) {
+				if _, ok, err := u.Get(ctx, keyAt(i)); !ok || err != nil {
+					b.Fatal("miss", err)
+				}
+			})
+		})
+		c.Close()
+	}
+}
