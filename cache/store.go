@@ -14,6 +14,12 @@ import (
 // without doing the operation if it is done on entry. Stores return their raw
 // errors (or the sentinels named below); the Cache wraps them.
 //
+// Ownership: a store copies what it is given; a slice it returns belongs to
+// the caller, who may keep and change it (codec.Bytes relies on this).
+//
+// Empty calls: GetMulti, SetMulti and Delete with no keys return at once,
+// without error and without a round trip.
+//
 // TTLs: a ttl of 0 means "no expiry"; a positive ttl means the key expires
 // after it, at the store's resolution, never earlier than asked by more than
 // that resolution and never "never" (a store with whole-second expiry rounds
@@ -64,7 +70,9 @@ type Store interface {
 	// created holding delta, without expiry; an existing key keeps its ttl.
 	// A value that is not a decimal int64, or a result that would overflow,
 	// gives ErrNotInteger and changes nothing. The value is stored as decimal
-	// text, so a Get of the key returns that text.
+	// text, so a Get of the key returns that text. Canonical decimal text
+	// ("-12") is accepted everywhere; stores differ on other forms ("+5",
+	// "05": Redis refuses them).
 	Increment(ctx context.Context, key string, delta int64) (int64, error)
 
 	// Clear deletes exactly the keys that start with prefix, and never any
@@ -144,7 +152,10 @@ type Notifier interface {
 	// DeleteIfEqual of key by any client of the same backend, and a stop
 	// function that ends the watch and must be called. Watch returns only
 	// once the watch is in place, so a release after Watch returns is never
-	// missed. Wake-ups may be spurious; expiries are not reported.
+	// missed. Every release of key while the watch lasts wakes it (the
+	// channel holds one pending wake-up); wake-ups may be spurious, and
+	// expiries are not reported. After stop, the channel may be closed or
+	// simply never receive again.
 	Watch(ctx context.Context, key string) (<-chan struct{}, func(), error)
 }
 
@@ -153,8 +164,9 @@ type Notifier interface {
 type Fencer interface {
 	// AddFenced is Add that, when it stores the value, also increments a
 	// counter tied to key, in the same atomic step, and returns the
-	// counter's new value. The counter outlives key; Clear of a prefix of
-	// key may remove it. It returns ErrExists, and does not count, when
-	// key holds a value.
+	// counter's new value: exactly one more than the value returned by the
+	// previous successful AddFenced of key. The counter outlives key (it
+	// survives Delete, expiry and eviction of key; a Clear may remove it).
+	// It returns ErrExists, and does not count, when key holds a value.
 	AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
 }
