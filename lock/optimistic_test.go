@@ -140,6 +140,7 @@ func TestUpdateConcurrent(t *testing.T) {
 					_, err := lock.Update(ctx, c, "n", func(old counter, _ bool) (counter, error) {
 						attempts++
 						old.N++
+						time.Sleep(100 * time.Microsecond) // some work between read and write
 						return old, nil
 					}, &lock.UpdateOptions{MaxAttempts: 1000})
 					if err != nil {
