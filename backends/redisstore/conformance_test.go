@@ -1,0 +1,102 @@
+package redisstore_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/typedcache/typedcache/backends/redisstore"
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/cache/cachetest"
+	"github.com/typedcache/typedcache/internal/testenv"
+)
+
+// maxValueSize is the largest value the suite stores: 8 MiB.
+const maxValueSize = 8 << 20
+
+// newClientStore returns a function that opens a Store over a new client
+// made by newClient; the client is closed when the test ends, after the
+// store.
+func newClientStore(newClient func() redis.UniversalClient) func(t *testing.T) cache.Store {
+	return func(t *testing.T) cache.Store {
+		c := newClient()
+		t.Cleanup(func() { _ = c.Close() })
+		return redisstore.New(c, nil)
+	}
+}
+
+func singleClient(addr string) func() redis.UniversalClient {
+	return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: addr}) }
+}
+
+func clusterClient(addrs []string) func() redis.UniversalClient {
+	return func() redis.UniversalClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	}
+}
+
+// runMiniredis starts a miniredis whose clock follows the wall clock.
+// miniredis expires keys only when its clock is advanced (FastForward), so a
+// goroutine advances it every few milliseconds until the test ends.
+func runMiniredis(t *testing.T) *miniredis.Miniredis {
+	t.Helper()
+	m := miniredis.RunT(t)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		wg.Wait()
+	})
+	return m
+}
+
+func TestConformanceMiniredis(t *testing.T) {
+	m := runMiniredis(t)
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     newClientStore(singleClient(m.Addr())),
+		Exclusive:    true,
+		MaxValueSize: maxValueSize,
+	})
+}
+
+func TestConformanceRedis(t *testing.T) {
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     newClientStore(singleClient(testenv.RedisAddr(t))),
+		MaxValueSize: maxValueSize,
+	})
+}
+
+func TestConformancePrivateRedis(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     newClientStore(singleClient(srv.Addr())),
+		Exclusive:    true,
+		MaxValueSize: maxValueSize,
+	})
+}
+
+func TestConformanceCluster(t *testing.T) {
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     newClientStore(clusterClient(testenv.RedisClusterAddrs(t))),
+		MaxValueSize: maxValueSize,
+	})
+}

@@ -1,0 +1,60 @@
+// Package redisstore is a cache.Store over a go-redis v9 client
+// (redis.UniversalClient): a single server (*redis.Client, also as built
+// by redis.NewFailoverClient), a Redis Cluster (*redis.ClusterClient) or a
+// client-sharded *redis.Ring.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	defer rdb.Close()
+//	store := redisstore.New(rdb, nil)
+//	defer store.Close()
+//	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+//
+// Keys and values are binary-safe in Redis and are stored as they are.
+// TTLs have millisecond resolution; a positive ttl is rounded up to whole
+// milliseconds, so it never becomes "no expiry".
+//
+// # Atomic operations
+//
+// Add is SET NX, Increment is INCRBY. CompareAndSwap, DeleteIfEqual,
+// ExtendIfEqual and AddFenced are Lua scripts (embedded .lua files, run with
+// EVALSHA and EVAL when the server does not know them yet). Redis keeps no
+// version of a key, so the token of Gets is the value that was read, and
+// CompareAndSwap compares values: a key changed from A to B and back to A
+// since Gets is not a conflict.
+//
+// The fencing counter of AddFenced is stored under a name that starts with
+// the key and lies in the same Cluster slot (key + ":fence" when the key has
+// a hash tag, key + ":fence:" and five hex digits otherwise).
+//
+// # Release notifications
+//
+// [Store] implements cache.Notifier and cache.Fencer. DeleteIfEqual
+// publishes on the pub/sub channel of the key, [DefaultChannelPrefix] + key
+// (see Options.ChannelPrefix), in the same script that deletes it. Watch
+// subscribes to that channel on one pub/sub connection shared by all the
+// store's watches, read by one goroutine; both are created by the first
+// Watch and stopped by Close (on a Ring, one of each per shard). Watch
+// returns once the server has confirmed the subscription. When the
+// connection fails, go-redis reconnects and resubscribes, and every watcher
+// is woken, since a release may have been missed. On a Cluster the classic
+// PUBLISH reaches every node, so the connection may be to any node.
+//
+// # Multi-key operations and Clear
+//
+// On a single server, GetMulti is one MGET and Delete one UNLINK. On a
+// Cluster (detected by the client's type), keys of one command must share a
+// slot, so GetMulti, SetMulti and Delete are pipelines of one-key commands,
+// which go-redis splits into one pipeline per master, sent concurrently:
+// one round trip per master, and no CROSSSLOT error. A Ring is handled the
+// same way, per shard. SetMulti is a pipeline everywhere.
+//
+// Clear with a prefix runs SCAN MATCH (the prefix's glob characters
+// escaped) and UNLINK in batches, and scans again until a pass finds
+// nothing left; on a Cluster on every master, on a Ring on every shard. Clear("") runs FLUSHDB (on every master of a Cluster): it
+// empties the database, keys of other programs included.
+//
+// # Closing
+//
+// Close stops the pub/sub connections and goroutines the store created. It
+// never closes the client passed to New, which the caller closes when done.
+package redisstore

@@ -1,0 +1,278 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/typedcache/typedcache/cache"
+)
+
+// Compile-time checks of the interfaces Store implements.
+var (
+	_ cache.Store    = (*Store)(nil)
+	_ cache.Notifier = (*Store)(nil)
+	_ cache.Fencer   = (*Store)(nil)
+)
+
+// DefaultChannelPrefix is the prefix of the pub/sub channel on which the
+// release of a key is published: the channel of key k is
+// DefaultChannelPrefix + k, unless Options.ChannelPrefix says otherwise.
+const DefaultChannelPrefix = "typedcache:release:"
+
+// Options configure a Store. A nil *Options, and every zero field, means the
+// default.
+type Options struct {
+	// ChannelPrefix is the prefix of the pub/sub channel of each key, on
+	// which DeleteIfEqual publishes a release and Watch listens. Every
+	// process sharing the keys must use the same prefix. The default is
+	// DefaultChannelPrefix.
+	ChannelPrefix string
+}
+
+// topology says how multi-key operations are sent.
+type topology int
+
+const (
+	// single is one server (*redis.Client, including a failover client):
+	// multi-key commands such as MGET work on any keys.
+	single topology = iota
+	// cluster is a *redis.ClusterClient: keys of one command must share a
+	// slot, so multi-key operations are pipelines of one-key commands, which
+	// go-redis sends as one pipeline per master.
+	cluster
+	// ring is a *redis.Ring: keys are sharded by the client, so multi-key
+	// operations are pipelines of one-key commands, which go-redis sends as
+	// one pipeline per shard.
+	ring
+	// other is any other UniversalClient: treated like a cluster, which is
+	// correct for every kind of client.
+	other
+)
+
+// Store is a cache.Store over a go-redis client. It is safe for concurrent
+// use. Create it with New.
+type Store struct {
+	client redis.UniversalClient
+	topo   topology
+	prefix string // pub/sub channel prefix
+	notify notifier
+}
+
+// New returns a Store over client, which may be a *redis.Client, a
+// *redis.ClusterClient, a *redis.Ring or a failover client (see the package
+// documentation for how each is used). The store never closes client: Close
+// only stops what the store itself created. New panics if client is nil.
+func New(client redis.UniversalClient, opts *Options) *Store {
+	if client == nil {
+		panic("redisstore: New with a nil client")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.ChannelPrefix == "" {
+		o.ChannelPrefix = DefaultChannelPrefix
+	}
+	s := &Store{client: client, prefix: o.ChannelPrefix}
+	switch client.(type) {
+	case *redis.Client:
+		s.topo = single
+	case *redis.ClusterClient:
+		s.topo = cluster
+	case *redis.Ring:
+		s.topo = ring
+	default:
+		s.topo = other
+	}
+	s.notify.init(s)
+	return s
+}
+
+// Client returns the client the store was created with.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// Channel returns the pub/sub channel on which the release of key is
+// published: the channel prefix followed by key.
+func (s *Store) Channel(key string) string { return s.prefix + key }
+
+// Close stops the store's pub/sub connections and their goroutines (see
+// Watch) and wakes every watcher. It does not close the client passed to
+// New. Watch after Close returns cache.ErrClosed; the other operations keep
+// working as long as the client is open.
+func (s *Store) Close() error {
+	s.notify.close()
+	return nil
+}
+
+// fail returns err for a failed operation, joined with ctx.Err() when the
+// context ended, so that errors.Is(err, context.DeadlineExceeded) holds even
+// when go-redis reports the deadline as a network timeout.
+func fail(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return errors.Join(err, cerr)
+	}
+	return err
+}
+
+// roundTTL rounds a positive ttl up to whole milliseconds, Redis's
+// resolution, so that a key never expires earlier than asked and a
+// sub-millisecond ttl never becomes 0 (no expiry).
+func roundTTL(ttl time.Duration) time.Duration {
+	if r := ttl % time.Millisecond; r != 0 {
+		ttl += time.Millisecond - r
+	}
+	return ttl
+}
+
+// ttlMillis returns ttl as a decimal count of milliseconds, rounded up; "0"
+// for no expiry. Scripts take it as an argument.
+func ttlMillis(ttl time.Duration) int64 {
+	return int64(roundTTL(ttl) / time.Millisecond)
+}
+
+// nonNil returns b, or an empty non-nil slice for a nil b: go-redis returns
+// nil for an empty string value, which is a hit.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Get returns the value of key, or cache.ErrNotFound. The returned slice is
+// the caller's.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// go-redis reads each bulk reply into a fresh buffer and Bytes returns
+	// it without copying, so the slice is not shared.
+	b, err := s.client.Get(ctx, key).Bytes()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return nil, cache.ErrNotFound
+		}
+		return nil, fail(ctx, err)
+	}
+	return nonNil(b), nil
+}
+
+// Set stores value under key with SET, with PX ttl when ttl > 0 (rounded up
+// to whole milliseconds).
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.client.Set(ctx, key, value, roundTTL(ttl)).Err(); err != nil {
+		return fail(ctx, err)
+	}
+	return nil
+}
+
+// Add stores value under key with SET NX, and returns cache.ErrExists when
+// the key holds a value.
+func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ok, err := s.client.SetNX(ctx, key, value, roundTTL(ttl)).Result()
+	if err != nil {
+		return fail(ctx, err)
+	}
+	if !ok {
+		return cache.ErrExists
+	}
+	return nil
+}
+
+// Exists reports whether key holds a value (EXISTS).
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	n, err := s.client.Exists(ctx, key).Result()
+	if err != nil {
+		return false, fail(ctx, err)
+	}
+	return n > 0, nil
+}
+
+// Expire sets the ttl of an existing key with PEXPIRE, or removes its
+// expiry for ttl 0, and reports whether the key existed.
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	var (
+		ok  bool
+		err error
+	)
+	if ttl > 0 {
+		ok, err = s.client.PExpire(ctx, key, roundTTL(ttl)).Result()
+	} else {
+		// PERSIST returns 0 for a missing key and for a key without
+		// expiry alike: the script tells them apart.
+		ok, err = persistScript.Run(ctx, s.client, []string{key}).Bool()
+	}
+	if err != nil {
+		return false, fail(ctx, err)
+	}
+	return ok, nil
+}
+
+// TTL returns the remaining time to live of key (PTTL), cache.NoExpiration
+// for a key without expiry and cache.ErrNotFound for a missing key. A key
+// about to expire reports at least one millisecond.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	d, err := s.client.PTTL(ctx, key).Result()
+	if err != nil {
+		return 0, fail(ctx, err)
+	}
+	switch {
+	case d == -2:
+		return 0, cache.ErrNotFound
+	case d == -1:
+		return cache.NoExpiration, nil
+	case d < time.Millisecond:
+		return time.Millisecond, nil
+	}
+	return d, nil
+}
+
+// Increment adds delta to the integer under key with INCRBY. A value that is
+// not a decimal int64, or an overflow, gives an error matching
+// cache.ErrNotInteger (and the Redis error).
+func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := s.client.IncrBy(ctx, key, delta).Result()
+	if err != nil {
+		if isNotInteger(err) {
+			return 0, fmt.Errorf("%w: %w", cache.ErrNotInteger, err)
+		}
+		return 0, fail(ctx, err)
+	}
+	return n, nil
+}
+
+// isNotInteger reports whether err is Redis's reply to INCRBY on a value
+// that is not an integer ("ERR value is not an integer or out of range") or
+// whose result would overflow ("ERR increment or decrement would overflow").
+// Redis has no error codes finer than "ERR", so the text is all there is.
+func isNotInteger(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	return strings.Contains(msg, "not an integer") || strings.Contains(msg, "overflow")
+}
