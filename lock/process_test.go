@@ -49,25 +49,8 @@ func runWorkload(t *testing.T, role string, s cache.Store, ns string) {
 	defer cancel()
 	ints := cache.New[string, int64](s, &cache.Options[string, int64]{Namespace: ns})
 
-	// Start together: every process announces itself and waits for the
-	// others, so that their goroutines really contend.
-	proc, err := ints.Increment(ctx, "ready", 1) // this process's ordinal
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		n, _, err := ints.Get(ctx, "ready")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n >= processes {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the other processes never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Start together, so that the processes' goroutines really contend.
+	proc := teststores.Barrier(t, ctx, ints, processes)
 
 	var wg sync.WaitGroup
 	for range goroutines {

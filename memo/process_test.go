@@ -43,27 +43,6 @@ func counters(s cache.Store, ns string) *cache.Cache[string, int64] {
 	return cache.New[string, int64](s, &cache.Options[string, int64]{Namespace: ns + "-counters"})
 }
 
-// barrier returns once every process has reached it.
-func barrier(t *testing.T, ctx context.Context, n *cache.Cache[string, int64]) {
-	t.Helper()
-	if _, err := n.Increment(ctx, "ready", 1); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		v, _, err := n.Get(ctx, "ready")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v >= processes {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the other processes never arrived")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -72,7 +51,7 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 	switch role {
 	case "stampede":
 		stats := new(memo.Stats)
-		barrier(t, ctx, n)
+		teststores.Barrier(t, ctx, n, processes)
 		var wg sync.WaitGroup
 		for range stampedeCalls {
 			wg.Add(1)
@@ -95,7 +74,7 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 	case "refresh":
 		c := newCache[int64](s, ns, refreshTTL(b))
 		m := memo.Func(c, refreshFunc(n), &memo.Options{RefreshAhead: 0.25})
-		barrier(t, ctx, n)
+		teststores.Barrier(t, ctx, n, processes)
 		var wg sync.WaitGroup
 		for range refreshCallers {
 			wg.Add(1)

@@ -1,11 +1,15 @@
 package teststores
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
 )
 
 // StartChildren runs the test binary n times as child processes, each
@@ -35,5 +39,30 @@ func StartChildren(t *testing.T, n int, child string, env ...string) (wait func(
 		for err := range errs {
 			t.Error(err)
 		}
+	}
+}
+
+// Barrier is where n processes wait for each other before a cross-process
+// test starts, so that they really contend: each adds itself to a counter
+// in c and waits until all n have. It returns this process's ordinal, from
+// 1 to n.
+func Barrier(t *testing.T, ctx context.Context, c *cache.Cache[string, int64], n int64) int64 {
+	t.Helper()
+	ordinal, err := c.Increment(ctx, "barrier", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		v, _, err := c.Get(ctx, "barrier")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v >= n {
+			return ordinal
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the other processes never reached the barrier")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
