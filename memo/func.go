@@ -30,7 +30,8 @@ func Func[K comparable, V any](c *cache.Cache[K, V], fn func(ctx context.Context
 		o = *opts
 	}
 	o.Stats = &m.stats
-	m.r = newRunner(c, &o, &m.bg)
+	r := newRunner(c, &o, &m.bg)
+	m.r = &r
 	return m
 }
 
@@ -70,11 +71,11 @@ func (m *Memo[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 func (m *Memo[K, V]) Invalidate(ctx context.Context, keys ...K) error {
 	names := make([]string, 0, 3*len(keys))
 	for _, k := range keys {
-		ks, err := m.r.keysOf(k)
+		key, err := m.r.c.BuildKey(k)
 		if err != nil {
-			return err
+			return &cache.OpError{Op: "memo invalidate", Key: key, Err: err}
 		}
-		names = append(names, ks.value, ks.negative, ks.fresh)
+		names = append(names, key, key+negativeSuffix, key+freshSuffix)
 	}
 	if len(names) == 0 {
 		return nil

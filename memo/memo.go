@@ -42,6 +42,13 @@ func GetOrCompute[K comparable, V any](ctx context.Context, c *cache.Cache[K, V]
 	return r.get(ctx, key, compute)
 }
 
+// detach returns a copy of r for a goroutine, so that r itself, on the
+// caller's stack, does not escape to the heap on the hit path.
+func (r *runner[K, V]) detach() *runner[K, V] {
+	c := *r
+	return &c
+}
+
 // runner carries one configuration of memo over one cache.
 type runner[K comparable, V any] struct {
 	c   *cache.Cache[K, V]
@@ -50,7 +57,7 @@ type runner[K comparable, V any] struct {
 	bg  *sync.WaitGroup // background refreshes, when someone waits for them
 }
 
-func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *sync.WaitGroup) *runner[K, V] {
+func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *sync.WaitGroup) runner[K, V] {
 	o := opts.withDefaults()
 	ttl := o.TTL
 	if ttl <= 0 {
@@ -59,7 +66,7 @@ func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *syn
 	if ttl <= 0 {
 		o.RefreshAhead = 0 // nothing expires: nothing to refresh ahead of
 	}
-	return &runner[K, V]{c: c, o: o, ttl: ttl, bg: bg}
+	return runner[K, V]{c: c, o: o, ttl: ttl, bg: bg}
 }
 
 // storeKeys are the store keys of one cache key.
@@ -72,7 +79,16 @@ func (r *runner[K, V]) keysOf(k K) (storeKeys, error) {
 	if err != nil {
 		return storeKeys{}, &cache.OpError{Op: "memo", Key: v, Err: err}
 	}
-	return storeKeys{value: v, negative: v + negativeSuffix, fresh: v + freshSuffix}, nil
+	ks := storeKeys{value: v}
+	// Marker keys only when an option reads them: the hit path of the
+	// default options builds no string but the key.
+	if r.o.NegativeTTL > 0 {
+		ks.negative = v + negativeSuffix
+	}
+	if r.o.RefreshAhead > 0 {
+		ks.fresh = v + freshSuffix
+	}
+	return ks, nil
 }
 
 // state is what a read found.
@@ -217,16 +233,20 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 	f, leader := join(r.c.Store(), ks.value)
 	if leader {
 		// The flight runs detached from this caller, so that its end does
-		// not end the computation the others wait for; it is bounded by
-		// the lease and the compute timeout.
-		go func() {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
-			defer cancel()
-			v, err := r.flight(fctx, k, ks, compute, e.corrupt)
-			finish(r.c.Store(), ks.value, f, v, err)
-		}()
+		// not end the computation the others wait for.
+		go r.detach().runFlight(ctx, k, ks, compute, e.corrupt, f)
 	}
 	return wait[V](ctx, f)
+}
+
+// runFlight is the goroutine of a flight, on a copy of the runner: it runs
+// detached from the leader's context, bounded by the lease and the compute
+// timeout, and finishes the flight for its followers.
+func (r *runner[K, V]) runFlight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool, f *flight) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
+	defer cancel()
+	v, err := r.flight(fctx, k, ks, compute, corrupt)
+	finish(r.c.Store(), ks.value, f, v, err)
 }
 
 // flight is one process's attempt to fill ks: lock, re-check, compute,
@@ -306,24 +326,27 @@ func (r *runner[K, V]) refresh(ctx context.Context, k K, ks storeKeys, compute f
 	if r.bg != nil {
 		r.bg.Add(1)
 	}
-	go func() {
-		defer func() {
-			finish(r.c.Store(), ks.fresh, f, nil, nil)
-			if r.bg != nil {
-				r.bg.Done()
-			}
-		}()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
-		defer cancel()
-		l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
-		if ok, err := l.TryAcquire(rctx); !ok || err != nil {
-			return // another caller refreshes (or computes) it
+	go r.detach().backgroundRefresh(ctx, k, ks, compute, f)
+}
+
+// backgroundRefresh is the goroutine of refresh, on a copy of the runner.
+func (r *runner[K, V]) backgroundRefresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), f *flight) {
+	defer func() {
+		finish(r.c.Store(), ks.fresh, f, nil, nil)
+		if r.bg != nil {
+			r.bg.Done()
 		}
-		defer l.Release(rctx)
-		if e, err := r.read(rctx, ks); err != nil || e.state != stale {
-			return // refreshed meanwhile, or gone: a miss computes it
-		}
-		r.o.Stats.Refreshes.Add(1)
-		_, _ = r.computeAndWrite(rctx, ks, compute, false)
 	}()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
+	defer cancel()
+	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+	if ok, err := l.TryAcquire(rctx); !ok || err != nil {
+		return // another caller refreshes (or computes) it
+	}
+	defer l.Release(rctx)
+	if e, err := r.read(rctx, ks); err != nil || e.state != stale {
+		return // refreshed meanwhile, or gone: a miss computes it
+	}
+	r.o.Stats.Refreshes.Add(1)
+	_, _ = r.computeAndWrite(rctx, ks, compute, false)
 }

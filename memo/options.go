@@ -56,7 +56,8 @@ type Options struct {
 	Lock *lock.Options
 
 	// Stats, when set, receives the counters of the calls made with these
-	// options. Func keeps its own.
+	// options; otherwise they go to the package's DefaultStats. Func keeps
+	// its own.
 	Stats *Stats
 }
 
@@ -75,10 +76,17 @@ func (o *Options) withDefaults() Options {
 		r.RefreshAhead = 0
 	}
 	if r.Stats == nil {
-		r.Stats = new(Stats)
+		r.Stats = &defaultStats
 	}
 	return r
 }
+
+// defaultStats counts the calls whose options have no Stats.
+var defaultStats Stats
+
+// DefaultStats returns the counts of the calls made without Options.Stats
+// (Func's calls count in the Memo instead).
+func DefaultStats() StatsSnapshot { return defaultStats.Snapshot() }
 
 // Stats counts what memo did. Its fields are safe to read while calls run;
 // Snapshot reads them all.
