@@ -97,7 +97,7 @@ func Update[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], key 
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return zero, errors.Join(lastErr, context.Cause(ctx))
+				return zero, fmt.Errorf("lock: update %s: stopped after %d attempts: %w", c.Key(key), attempt, context.Cause(ctx))
 			}
 		}
 		l, err := NewOptimisticLock(ctx, c, key)

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/identity"
 )
 
 // Options configure a RedLock. A nil *Options, and every zero field, means
@@ -46,7 +48,9 @@ type Options struct {
 // Fence) and reject writes carrying a smaller one.
 type RedLock struct {
 	store cache.Store
-	id    lockID
+	key   string
+	id    lockID // in-process registry name; valid when local
+	local bool   // the store has an identity: in-process wake-ups work
 	lease time.Duration
 	opts  Options
 
@@ -79,16 +83,15 @@ func NewRedLock[K comparable, V any](c *cache.Cache[K, V], key K, lease time.Dur
 	if o.ReleaseTimeout <= 0 {
 		o.ReleaseTimeout = 5 * time.Second
 	}
-	return &RedLock{
-		store: c.Store(),
-		id:    lockID{store: c.Store(), key: c.Key(key) + "-lock"},
-		lease: lease,
-		opts:  o,
+	l := &RedLock{store: c.Store(), key: c.Key(key) + "-lock", lease: lease, opts: o}
+	if name, ok := identity.Of(l.store); ok {
+		l.id, l.local = lockID{store: name, key: l.key}, true
 	}
+	return l
 }
 
 // Key returns the store key of the lock.
-func (l *RedLock) Key() string { return l.id.key }
+func (l *RedLock) Key() string { return l.key }
 
 // Lease returns the lease of each acquisition.
 func (l *RedLock) Lease() time.Duration { return l.lease }
@@ -125,27 +128,31 @@ func (l *RedLock) Fence() (fence int64, ok bool) {
 var errHeldAlready = errors.New("lock: this RedLock holds the lock already")
 
 // TryAcquire takes the lock if it is free and reports whether it did; it
-// never waits. Held by another holder is (false, nil).
+// never waits. Held by another holder is (false, nil); a context that ends
+// gives an error joining ErrNotObtained and the context's error.
 func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.token != nil && time.Now().Before(l.expires) {
-		return false, fmt.Errorf("lock %s: %w", l.id.key, errHeldAlready)
+		return false, fmt.Errorf("lock %s: %w", l.key, errHeldAlready)
 	}
 	token := []byte(uuid.NewString())
 	start := time.Now()
 	var fence int64
 	var err error
 	if f, ok := l.store.(cache.Fencer); ok {
-		fence, err = f.AddFenced(ctx, l.id.key, token, l.lease)
+		fence, err = f.AddFenced(ctx, l.key, token, l.lease)
 	} else {
-		err = l.store.Add(ctx, l.id.key, token, l.lease)
+		err = l.store.Add(ctx, l.key, token, l.lease)
 	}
 	if errors.Is(err, cache.ErrExists) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("lock %s: acquire: %w", l.id.key, err)
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("lock %s: %w", l.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
+		}
+		return false, fmt.Errorf("lock %s: acquire: %w", l.key, err)
 	}
 	l.token, l.fence, l.expires = token, fence, start.Add(l.lease)
 	return true, nil
@@ -181,14 +188,30 @@ func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 	if ok || err != nil {
 		return ok, err
 	}
+	// The holder to wait for: a wake-up counts only once its token is
+	// gone, so a spurious or stale wake-up does not end the wait.
+	holder, err := l.store.Get(ctx, l.key)
+	if errors.Is(err, cache.ErrNotFound) {
+		return false, nil // released meanwhile
+	}
 	deadline := time.Now().Add(l.lease)
 	for time.Now().Before(deadline) {
 		released, err := w.wait(ctx, deadline)
 		if err != nil {
 			return false, err
 		}
-		if released {
-			break
+		if !released {
+			continue
+		}
+		if holder == nil {
+			return false, nil // could not read the holder: trust the wake-up
+		}
+		cur, err := l.store.Get(ctx, l.key)
+		if errors.Is(err, cache.ErrNotFound) || (err == nil && !bytes.Equal(cur, holder)) {
+			return false, nil
+		}
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("lock %s: %w", l.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
 		}
 	}
 	return false, nil
@@ -199,24 +222,29 @@ func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 // acquired, was released already, or its lease ran out (another holder's
 // lock is left in place). It works even when ctx is already cancelled: it
 // runs on a context detached from ctx and bounded by Options.ReleaseTimeout.
+// When the store fails, the lock is still held by this RedLock, and Release
+// may be called again.
 func (l *RedLock) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	token := l.token
 	if token == nil {
-		return fmt.Errorf("lock %s: release: %w", l.id.key, ErrNotHeld)
+		return fmt.Errorf("lock %s: release: %w", l.key, ErrNotHeld)
 	}
-	l.token, l.fence = nil, 0
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.ReleaseTimeout)
 	defer cancel()
-	deleted, err := l.store.DeleteIfEqual(ctx, l.id.key, token)
+	deleted, err := l.store.DeleteIfEqual(ctx, l.key, token)
 	if err != nil {
-		return fmt.Errorf("lock %s: release: %w", l.id.key, err)
+		// Keep the token: the caller may try again.
+		return fmt.Errorf("lock %s: release: %w", l.key, err)
 	}
+	l.token, l.fence = nil, 0
 	if !deleted {
-		return fmt.Errorf("lock %s: release: %w", l.id.key, ErrNotHeld)
+		return fmt.Errorf("lock %s: release: %w", l.key, ErrNotHeld)
 	}
-	wakeReleased(l.id)
+	if l.local {
+		wakeReleased(l.id)
+	}
 	return nil
 }
 
@@ -224,21 +252,21 @@ func (l *RedLock) Release(ctx context.Context) error {
 // RedLock still holds it; otherwise it returns ErrNotHeld.
 func (l *RedLock) Extend(ctx context.Context, lease time.Duration) error {
 	if lease <= 0 {
-		return fmt.Errorf("lock %s: extend: %w", l.id.key, cache.ErrInvalidTTL)
+		return fmt.Errorf("lock %s: extend: %w", l.key, cache.ErrInvalidTTL)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.token == nil {
-		return fmt.Errorf("lock %s: extend: %w", l.id.key, ErrNotHeld)
+		return fmt.Errorf("lock %s: extend: %w", l.key, ErrNotHeld)
 	}
 	start := time.Now()
-	ok, err := l.store.ExtendIfEqual(ctx, l.id.key, l.token, lease)
+	ok, err := l.store.ExtendIfEqual(ctx, l.key, l.token, lease)
 	if err != nil {
-		return fmt.Errorf("lock %s: extend: %w", l.id.key, err)
+		return fmt.Errorf("lock %s: extend: %w", l.key, err)
 	}
 	if !ok {
 		l.token, l.fence = nil, 0
-		return fmt.Errorf("lock %s: extend: %w", l.id.key, ErrNotHeld)
+		return fmt.Errorf("lock %s: extend: %w", l.key, ErrNotHeld)
 	}
 	l.expires = start.Add(lease)
 	return nil
@@ -258,7 +286,7 @@ func (l *RedLock) startWait(ctx context.Context) *waiter {
 	w := &waiter{l: l, backoff: newBackoff(l.opts.MinBackoff, l.opts.MaxBackoff)}
 	if n, ok := l.store.(cache.Notifier); ok {
 		// Without a watch, waiters fall back to polling.
-		if ch, stop, err := n.Watch(ctx, l.id.key); err == nil {
+		if ch, stop, err := n.Watch(ctx, l.key); err == nil {
 			w.watch, w.unwatch = ch, stop
 		}
 	}
@@ -277,8 +305,12 @@ func (w *waiter) stop() {
 // the deadline (if not zero) passed (released == false). It returns an error
 // only when ctx ends.
 func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, err error) {
-	local, done := waitRelease(w.l.id)
-	defer done()
+	var local <-chan struct{} // nil without an in-process registry: never ready
+	if w.l.local {
+		ch, done := waitRelease(w.l.id)
+		defer done()
+		local = ch
+	}
 
 	var d time.Duration
 	if w.watch != nil {
@@ -288,14 +320,14 @@ func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, e
 	}
 	// Is the lock still held? Cap the wait by the holder's remaining lease,
 	// where the store can tell it.
-	ttl, err := w.l.store.TTL(ctx, w.l.id.key)
+	ttl, err := w.l.store.TTL(ctx, w.l.key)
 	switch {
 	case err == nil && ttl >= 0:
 		d = min(d, ttl+time.Millisecond)
 	case errors.Is(err, cache.ErrNotFound):
 		return true, nil // released (or expired) meanwhile
 	case errors.Is(err, cache.ErrUnsupported):
-		if held, err := w.l.store.Exists(ctx, w.l.id.key); err == nil && !held {
+		if held, err := w.l.store.Exists(ctx, w.l.key); err == nil && !held {
 			return true, nil
 		}
 	}
@@ -315,7 +347,7 @@ func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, e
 	case <-t.C:
 		return false, nil
 	case <-ctx.Done():
-		return false, fmt.Errorf("lock %s: %w", w.l.id.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
+		return false, fmt.Errorf("lock %s: %w", w.l.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
 	}
 }
 

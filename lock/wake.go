@@ -4,8 +4,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/typedcache/typedcache/cache"
 )
 
 // releases wakes the waiters of this process when a holder in this process
@@ -17,9 +15,10 @@ var releases = struct {
 	chans map[lockID]*waitList
 }{chans: make(map[lockID]*waitList)}
 
-// lockID names a lock within the process: the store and the lock key.
+// lockID names a lock within the process: the store (its identity.Of name)
+// and the lock key.
 type lockID struct {
-	store cache.Store
+	store any
 	key   string
 }
 
@@ -32,13 +31,13 @@ type waitList struct {
 // process, and a function to call when the caller stops waiting.
 func waitRelease(id lockID) (<-chan struct{}, func()) {
 	releases.mu.Lock()
+	defer releases.mu.Unlock()
 	w := releases.chans[id]
 	if w == nil {
 		w = &waitList{ch: make(chan struct{})}
 		releases.chans[id] = w
 	}
 	w.waiters++
-	releases.mu.Unlock()
 	return w.ch, func() {
 		releases.mu.Lock()
 		w.waiters--
@@ -52,11 +51,11 @@ func waitRelease(id lockID) (<-chan struct{}, func()) {
 // wakeReleased wakes every waiter of id in this process.
 func wakeReleased(id lockID) {
 	releases.mu.Lock()
+	defer releases.mu.Unlock()
 	if w := releases.chans[id]; w != nil {
 		close(w.ch)
 		delete(releases.chans, id)
 	}
-	releases.mu.Unlock()
 }
 
 // backoff is a jittered exponential backoff between min and max.

@@ -3,6 +3,7 @@ package teststores
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 // passed on when the inner store has them.
 type Counting struct {
 	cache.Store
-	GetCalls, SetCalls, AddCalls, DeleteCalls, DeleteIfEqualCalls atomic.Int64
+	// GetCalls counts the Gets of values; LockGetCalls the Gets of lock
+	// keys (ending in "-lock"), which waiters make to follow the holder.
+	GetCalls, LockGetCalls                              atomic.Int64
+	SetCalls, AddCalls, DeleteCalls, DeleteIfEqualCalls atomic.Int64
 }
 
 var (
@@ -27,7 +31,11 @@ var (
 func NewCounting(s cache.Store) *Counting { return &Counting{Store: s} }
 
 func (c *Counting) Get(ctx context.Context, key string) ([]byte, error) {
-	c.GetCalls.Add(1)
+	if strings.HasSuffix(key, "-lock") {
+		c.LockGetCalls.Add(1)
+	} else {
+		c.GetCalls.Add(1)
+	}
 	return c.Store.Get(ctx, key)
 }
 
