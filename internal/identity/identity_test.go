@@ -2,7 +2,7 @@ package identity
 
 import "testing"
 
-type withSlice struct{ s []int }
+type withSlice struct{ S []int }
 
 type withInterface struct{ v any }
 
