@@ -393,8 +393,8 @@ func TestGetOrComputeOneComputation(t *testing.T) {
 	if n := computations.Load(); n != 1 {
 		t.Fatalf("computations = %d; want 1", n)
 	}
-	if st := c.Stats(); st.Computations != 1 || st.Sets != 1 {
-		t.Fatalf("Stats = %+v; want 1 computation and 1 set", st)
+	if st := c.Stats(); st.Computations != 1 || st.Sets != 1 || st.Hits+st.Misses != callers {
+		t.Fatalf("Stats = %+v; want 1 computation, 1 set, and one read counted per caller", st)
 	}
 	if v, found, _ := c.Get(context.Background(), "k"); !found || v != "value" {
 		t.Fatal("computed value not cached")

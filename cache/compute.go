@@ -62,9 +62,15 @@ func (c *Cache[K, V]) GetOrCompute(ctx context.Context, k K, compute func(ctx co
 	ch := c.flights.DoChan(key, func() (any, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.computeTimeout)
 		defer cancel()
-		// Another flight may have stored the value since our miss.
-		if v, found, err := c.Get(cctx, k); err == nil && found {
-			return v, nil
+		// Another flight may have stored the value since our miss. This
+		// read is the flight's, not a caller's: it is not counted.
+		octx, ocancel := c.opContext(cctx)
+		data, err := c.store.Get(octx, key)
+		ocancel()
+		if err == nil {
+			if v, err := c.codec.Decode(data); err == nil {
+				return v, nil
+			}
 		}
 		c.stats.computations.Add(1)
 		v, err := Recover(func() (V, error) { return compute(cctx) })
