@@ -26,8 +26,10 @@
 // lock is "<key>-lock". They share the cache's namespace, so Cache.Clear
 // removes them with the values.
 //
-// Background goroutines: each miss runs its flight in a goroutine bounded
-// by Lease + ComputeTimeout, so that it outlives a caller that gives up;
-// each refresh-ahead runs in one too. Memo.Close waits for a Memo's
-// refreshes.
+// Background goroutines: each miss runs its flight in a goroutine, so that
+// it outlives a caller that gives up, and each refresh-ahead and bulk
+// computation runs in one too. Every step of them is bounded: the wait for
+// another process's lock by the lease, the computation by ComputeTimeout,
+// each store operation by the cache's Timeout (10s when it has none).
+// Memo.Close waits for a Memo's goroutines.
 package memo

@@ -2,6 +2,7 @@ package memo
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/typedcache/typedcache/cache"
@@ -15,22 +16,22 @@ type Memo[K comparable, V any] struct {
 	r     *runner[K, V]
 	fn    func(ctx context.Context, k K) (V, error)
 	stats Stats
-	bg    sync.WaitGroup
+	bg    *tracker
 }
 
 // Func memoizes fn in c with GetOrCompute's protection: one computation per
 // key across goroutines and processes, with the options' lease, TTL,
 // negative caching, refresh-ahead and fail-open. opts.Stats is ignored:
-// the Memo counts in its own Stats. Call Close to wait for background
-// refreshes before the cache's store is closed.
+// the Memo counts in its own Stats. Call Close to wait for its background
+// goroutines before the cache's store is closed.
 func Func[K comparable, V any](c *cache.Cache[K, V], fn func(ctx context.Context, k K) (V, error), opts *Options) *Memo[K, V] {
-	m := &Memo[K, V]{fn: fn}
+	m := &Memo[K, V]{fn: fn, bg: newTracker()}
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	o.Stats = &m.stats
-	r := newRunner(c, &o, &m.bg)
+	r := newRunner(c, &o, m.bg)
 	m.r = &r
 	return m
 }
@@ -42,26 +43,36 @@ func (m *Memo[K, V]) Get(ctx context.Context, k K) (V, error) {
 
 // GetMulti returns fn for every key, computing the missing ones
 // concurrently (one call of fn per missing key) after one read of them
-// all. Keys fn fails on are reported in a KeyErrors error.
+// all. A key for which fn returns ErrNotFound is reported (and, with
+// NegativeTTL, cached) as not found; a key fn fails or panics on is
+// reported with its error and not cached. Both are in a KeyErrors error.
 func (m *Memo[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 	return m.r.getMulti(ctx, keys, func(ctx context.Context, missing []K) (map[K]V, error) {
 		var mu sync.Mutex
 		out := make(map[K]V, len(missing))
+		failed := KeyErrors[K]{}
 		var wg sync.WaitGroup
 		for _, k := range missing {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				v, err := cache.Recover(func() (V, error) { return m.fn(ctx, k) })
-				if err != nil {
-					return // reported as not returned
-				}
 				mu.Lock()
-				out[k] = v
-				mu.Unlock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, ErrNotFound):
+					// not returned: not found
+				case err != nil:
+					failed[k] = err
+				default:
+					out[k] = v
+				}
 			}()
 		}
 		wg.Wait()
+		if len(failed) > 0 {
+			return out, failed
+		}
 		return out, nil
 	})
 }
@@ -108,6 +119,8 @@ func (m *Memo[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 // Stats returns the Memo's counters.
 func (m *Memo[K, V]) Stats() StatsSnapshot { return m.stats.Snapshot() }
 
-// Close waits for the background refreshes that Get started. The Memo
-// stays usable.
-func (m *Memo[K, V]) Close() { m.bg.Wait() }
+// Close waits for the goroutines that the Memo's calls started (the flights
+// of misses, background refreshes, bulk computations), so that the cache's
+// store can be closed after it. The Memo stays usable; calls made while
+// Close waits are waited for too.
+func (m *Memo[K, V]) Close() { m.bg.wait() }

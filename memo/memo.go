@@ -3,7 +3,6 @@ package memo
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/typedcache/typedcache/cache"
@@ -54,10 +53,10 @@ type runner[K comparable, V any] struct {
 	c   *cache.Cache[K, V]
 	o   Options
 	ttl time.Duration
-	bg  *sync.WaitGroup // background refreshes, when someone waits for them
+	bg  *tracker // background goroutines, when someone waits for them (Func)
 }
 
-func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *sync.WaitGroup) runner[K, V] {
+func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *tracker) runner[K, V] {
 	o := opts.withDefaults()
 	ttl := o.TTL
 	if ttl <= 0 {
@@ -115,8 +114,17 @@ func (r *runner[K, V]) opContext(ctx context.Context) (context.Context, context.
 	if t := r.c.Timeout(); t > 0 {
 		return context.WithTimeout(ctx, t)
 	}
+	if _, ok := ctx.Deadline(); !ok && ctx.Done() == nil {
+		// A detached context (a flight's, a refresh's): bound it anyway.
+		return context.WithTimeout(ctx, detachedOpTimeout)
+	}
 	return ctx, noCancel
 }
+
+// detachedOpTimeout bounds a store operation of a flight or a refresh, which
+// run on contexts detached from their callers, when the cache sets no
+// Timeout.
+const detachedOpTimeout = 10 * time.Second
 
 // read reads the value of ks and, in the same store call, the markers the
 // options need.
@@ -187,6 +195,12 @@ func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
 	if err != nil {
 		return &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
 	}
+	if r.o.NegativeTTL > 0 {
+		// A not-found answer cached before must not outlive the value.
+		if _, err := r.c.Store().Delete(ctx, ks.negative); err != nil {
+			return &cache.OpError{Op: "memo delete", Key: ks.negative, Err: err}
+		}
+	}
 	return nil
 }
 
@@ -196,6 +210,11 @@ func (r *runner[K, V]) writeNegative(ctx context.Context, ks storeKeys) error {
 	defer cancel()
 	if err := r.c.Store().Set(ctx, ks.negative, []byte{'1'}, r.o.NegativeTTL); err != nil {
 		return &cache.OpError{Op: "memo set", Key: ks.negative, Err: err}
+	}
+	// A value still there (corrupt bytes, or a value written meanwhile that
+	// the computation no longer finds) would hide the answer.
+	if _, err := r.c.Store().Delete(ctx, ks.value); err != nil {
+		return &cache.OpError{Op: "memo delete", Key: ks.value, Err: err}
 	}
 	return nil
 }
@@ -230,48 +249,54 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		return zero, notFound(ks.value)
 	}
 	r.o.Stats.Misses.Add(1)
-	f, leader := join(r.c.Store(), ks.value)
+	f, leader := join[V](r.c.Store(), ks.value)
 	if leader {
 		// The flight runs detached from this caller, so that its end does
 		// not end the computation the others wait for.
+		r.bg.add()
 		go r.detach().runFlight(ctx, k, ks, compute, e.corrupt, f)
 	}
 	return wait[V](ctx, f)
 }
 
 // runFlight is the goroutine of a flight, on a copy of the runner: it runs
-// detached from the leader's context, bounded by the lease and the compute
-// timeout, and finishes the flight for its followers.
+// detached from the leader's context and finishes the flight for its
+// followers. Each of its phases is bounded: the wait for another process's
+// lock by the lease, each store operation by the cache's Timeout (or
+// detachedOpTimeout), the computation by ComputeTimeout.
 func (r *runner[K, V]) runFlight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool, f *flight) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
-	defer cancel()
-	v, err := r.flight(fctx, k, ks, compute, corrupt)
-	finish(r.c.Store(), ks.value, f, v, err)
+	defer r.bg.done()
+	v, err := r.flight(context.WithoutCancel(ctx), k, ks, compute, corrupt)
+	f.finish(v, err)
 }
 
 // flight is one process's attempt to fill ks: lock, re-check, compute,
-// write, release — or wait for another process's computation.
+// write, release — or wait for another process's computation, at most the
+// lease, and then compute.
 func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
 	var zero V
 	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
-	deadline := time.Now().Add(r.o.Lease)
+	wctx, cancel := context.WithTimeout(ctx, r.o.Lease)
+	defer cancel()
 	for {
-		held, err := l.AcquireOrWait(ctx)
-		if err != nil {
-			if !r.o.FailOpen || ctx.Err() != nil {
-				return zero, err
-			}
+		held, err := l.AcquireOrWait(wctx)
+		switch {
+		case err != nil && wctx.Err() != nil:
+			// The lease passed while waiting: the holder outlived it.
+			return r.computeAndWrite(ctx, ks, compute, corrupt)
+		case err != nil && !r.o.FailOpen:
+			return zero, err
+		case err != nil:
 			r.o.Stats.FailOpen.Add(1)
 			return r.computeAndWrite(ctx, ks, compute, corrupt)
-		}
-		if held {
+		case held:
 			defer l.Release(ctx)
-		} else {
+		default:
 			r.o.Stats.LockWaits.Add(1)
 		}
 		e, err := r.read(ctx, ks)
 		switch {
-		case err != nil && (!r.o.FailOpen || ctx.Err() != nil):
+		case err != nil && !r.o.FailOpen:
 			return zero, err
 		case err != nil:
 			r.o.Stats.FailOpen.Add(1)
@@ -281,7 +306,7 @@ func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute fu
 			return zero, notFound(ks.value)
 		}
 		corrupt = corrupt || e.corrupt
-		if held || err != nil || !time.Now().Before(deadline) {
+		if held || err != nil || wctx.Err() != nil {
 			// Holding the lock; or the store fails and we fail open; or the
 			// holder outlived its lease: compute.
 			return r.computeAndWrite(ctx, ks, compute, corrupt)
@@ -319,28 +344,26 @@ func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, comput
 // per key in the process (a flight), and across processes only the caller
 // that takes the key's lock and still finds the value stale.
 func (r *runner[K, V]) refresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error)) {
-	f, leader := join(r.c.Store(), ks.fresh)
+	f, leader := join[V](r.c.Store(), ks.fresh)
 	if !leader {
 		return
 	}
-	if r.bg != nil {
-		r.bg.Add(1)
-	}
+	r.bg.add()
 	go r.detach().backgroundRefresh(ctx, k, ks, compute, f)
 }
 
 // backgroundRefresh is the goroutine of refresh, on a copy of the runner.
 func (r *runner[K, V]) backgroundRefresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), f *flight) {
 	defer func() {
-		finish(r.c.Store(), ks.fresh, f, nil, nil)
-		if r.bg != nil {
-			r.bg.Done()
-		}
+		f.finish(nil, nil)
+		r.bg.done()
 	}()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Lease+r.o.ComputeTimeout)
-	defer cancel()
+	rctx := context.WithoutCancel(ctx) // each step below is bounded
 	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
-	if ok, err := l.TryAcquire(rctx); !ok || err != nil {
+	tctx, cancel := r.opContext(rctx)
+	ok, err := l.TryAcquire(tctx)
+	cancel()
+	if !ok || err != nil {
 		return // another caller refreshes (or computes) it
 	}
 	defer l.Release(rctx)

@@ -2,6 +2,7 @@ package memo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,10 +38,16 @@ func (e KeyErrors[K]) Unwrap() []error {
 // store call and computing only the missing ones, all in one call of
 // computeMissing (aiocache's multi_cached, with partial hits). A key that a
 // concurrent GetOrCompute or GetOrComputeMulti of this process is already
-// computing is not computed again: this call waits for it. Keys the
-// computation does not return, or fails on, are absent from the map and
-// reported in a KeyErrors error; the map still holds every other value.
-// With NegativeTTL, keys not returned are cached as not found.
+// computing is not computed again: this call waits for it.
+//
+// computeMissing returns the values it found. A key it does not return does
+// not exist: it is reported as ErrNotFound and, with NegativeTTL, cached as
+// such. To fail on some keys only, it returns the values it has together
+// with a KeyErrors naming the failed keys; any other error fails every key
+// it was asked for. Failed keys are never cached.
+//
+// Keys without a value are absent from the map and reported in a KeyErrors
+// error; the map still holds every other value.
 //
 // Unlike GetOrCompute, it takes no cross-process lock (one lock per key
 // would cost a round trip per key): across processes a missing key may be
@@ -97,7 +104,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		if e.corrupt {
 			corrupt[k] = true
 		}
-		f, leader := join(r.c.Store(), kss[k].value)
+		f, leader := join[V](r.c.Store(), kss[k].value)
 		if leader {
 			led[k] = f
 			mine = append(mine, k)
@@ -110,24 +117,17 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		// Run the computation detached, so that the followers of these
 		// keys get their values even if this caller goes away.
 		done := make(chan struct{})
+		r.bg.add()
 		go func() {
+			defer r.bg.done()
 			defer close(done)
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.ComputeTimeout)
-			defer cancel()
-			vals, err := r.computeMulti(fctx, mine, kss, corrupt, computeMissing)
+			fctx := context.WithoutCancel(ctx)
+			vals, kerrs := r.computeMulti(fctx, mine, kss, corrupt, computeMissing)
 			for _, k := range mine {
-				v, ok := vals[k]
-				var kerr error
-				switch {
-				case err != nil:
-					kerr = err
-				case !ok:
-					kerr = notFound(kss[k].value)
-				}
-				if kerr != nil {
-					finish(r.c.Store(), kss[k].value, led[k], nil, kerr)
+				if err := kerrs[k]; err != nil {
+					led[k].finish(nil, err)
 				} else {
-					finish(r.c.Store(), kss[k].value, led[k], v, nil)
+					led[k].finish(vals[k], nil)
 				}
 			}
 		}()
@@ -199,19 +199,33 @@ func (r *runner[K, V]) readMulti(ctx context.Context, order []K, kss map[K]store
 	return entries, nil
 }
 
-// computeMulti computes the missing keys and writes what it got.
-func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]storeKeys, corrupt map[K]bool, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, error) {
+// computeMulti computes the missing keys, writes what it got, and returns
+// the values with an error for every key that has none.
+func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]storeKeys, corrupt map[K]bool, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
 	r.o.Stats.Computations.Add(1)
-	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(ctx, missing) })
-	if err != nil {
-		return nil, &cache.OpError{Op: "memo compute-multi", Err: err}
+	kerrs := make(map[K]error)
+	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
+	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, missing) })
+	cancel()
+	var failed KeyErrors[K]
+	if err != nil && !errors.As(err, &failed) {
+		for _, k := range missing {
+			kerrs[k] = &cache.OpError{Op: "memo compute-multi", Key: kss[k].value, Err: err}
+		}
+		return nil, kerrs
 	}
 	var items []cache.Item
+	var dropNegative []string
 	var healed int64
 	for _, k := range missing {
 		ks := kss[k]
+		if ferr := failed[k]; ferr != nil {
+			kerrs[k] = &cache.OpError{Op: "memo compute-multi", Key: ks.value, Err: ferr}
+			continue
+		}
 		v, ok := vals[k]
 		if !ok {
+			kerrs[k] = notFound(ks.value)
 			if r.o.NegativeTTL > 0 {
 				items = append(items, cache.Item{Key: ks.negative, Value: []byte{'1'}, TTL: r.o.NegativeTTL})
 			}
@@ -219,9 +233,14 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 		}
 		data, err := r.c.Codec().Encode(v)
 		if err != nil {
-			return nil, &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
+			// This key's value cannot be stored; the others still are.
+			r.o.Stats.WriteErrors.Add(1)
+			continue
 		}
 		items = append(items, cache.Item{Key: ks.value, Value: data, TTL: r.ttl})
+		if r.o.NegativeTTL > 0 {
+			dropNegative = append(dropNegative, ks.negative)
+		}
 		if corrupt[k] {
 			healed++
 		}
@@ -229,6 +248,9 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 	if len(items) > 0 {
 		octx, cancel := r.opContext(ctx)
 		werr := r.c.Store().SetMulti(octx, items)
+		if werr == nil && len(dropNegative) > 0 {
+			_, werr = r.c.Store().Delete(octx, dropNegative...)
+		}
 		cancel()
 		if werr != nil {
 			r.o.Stats.WriteErrors.Add(1) // the values are still good: return them
@@ -236,5 +258,5 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 			r.o.Stats.Healed.Add(healed)
 		}
 	}
-	return vals, nil
+	return vals, kerrs
 }

@@ -1,0 +1,187 @@
+package memo_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/codec"
+	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/memo"
+)
+
+func memStore(t *testing.T) cache.Store { return teststores.Get(t, "memory").New(t) }
+
+// Memo.GetMulti reports fn's errors as they are and never caches them as
+// not found.
+func TestFuncGetMultiErrors(t *testing.T) {
+	ctx := context.Background()
+	c := newCache[string](memStore(t), "m", time.Minute)
+	errDB := errors.New("db timeout")
+	var calls atomic.Int64
+	m := memo.Func(c, func(_ context.Context, k string) (string, error) {
+		calls.Add(1)
+		switch k {
+		case "down":
+			return "", errDB
+		case "boom":
+			panic("boom")
+		}
+		return "v" + k, nil
+	}, &memo.Options{NegativeTTL: time.Minute})
+	defer m.Close()
+	got, err := m.GetMulti(ctx, []string{"a", "down", "boom"})
+	var kerrs memo.KeyErrors[string]
+	if !errors.As(err, &kerrs) || !errors.Is(kerrs["down"], errDB) || !errors.Is(kerrs["boom"], cache.ErrPanic) {
+		t.Fatalf("GetMulti errors = %v; want db timeout for down and a panic for boom", err)
+	}
+	if got["a"] != "va" || len(got) != 1 {
+		t.Fatalf("GetMulti values = %v; want a only", got)
+	}
+	before := calls.Load()
+	if _, err := m.Get(ctx, "down"); !errors.Is(err, errDB) {
+		t.Fatalf("Get after a failure: %v; want fn called again and its error", err)
+	}
+	if calls.Load() != before+1 {
+		t.Fatal("a failure was cached")
+	}
+}
+
+// A cached not-found answer does not outlive a value written after it.
+func TestNegativeMarkerDroppedByValue(t *testing.T) {
+	ctx := context.Background()
+	c := newCache[string](memStore(t), "m", 100*time.Millisecond)
+	var exists atomic.Bool
+	m := memo.Func(c, func(context.Context, string) (string, error) {
+		if !exists.Load() {
+			return "", memo.ErrNotFound
+		}
+		return "value", nil
+	}, &memo.Options{NegativeTTL: time.Minute})
+	defer m.Close()
+	if _, err := m.Get(ctx, "k"); !errors.Is(err, memo.ErrNotFound) {
+		t.Fatal(err)
+	}
+	exists.Store(true)
+	if v, err := m.Refresh(ctx, "k"); err != nil || v != "value" {
+		t.Fatalf("Refresh = %q, %v", v, err)
+	}
+	time.Sleep(150 * time.Millisecond) // the value expires; the old marker must not answer
+	if v, err := m.Get(ctx, "k"); err != nil || v != "value" {
+		t.Fatalf("Get after the value expired = %q, %v; want it computed again", v, err)
+	}
+}
+
+// Corrupt bytes do not defeat negative caching.
+func TestNegativeCachingOverCorruptBytes(t *testing.T) {
+	ctx := context.Background()
+	s := memStore(t)
+	c := newCache[profile](s, "m", time.Minute)
+	s.Set(ctx, c.Key("k"), []byte{0xc1}, 0)
+	var calls atomic.Int64
+	for range 3 {
+		_, err := memo.GetOrCompute(ctx, c, "k", func(context.Context) (profile, error) {
+			calls.Add(1)
+			return profile{}, memo.ErrNotFound
+		}, &memo.Options{NegativeTTL: time.Minute})
+		if !errors.Is(err, memo.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("computations = %d; want 1", calls.Load())
+	}
+}
+
+// A value that cannot be encoded fails its key only.
+func TestMultiEncodeFailureIsPerKey(t *testing.T) {
+	ctx := context.Background()
+	picky := codec.Funcs(func(s string) ([]byte, error) {
+		if s == "bad" {
+			return nil, errors.New("unencodable")
+		}
+		return []byte(s), nil
+	}, func(b []byte) (string, error) { return string(b), nil })
+	c := cache.New[string, string](memStore(t), &cache.Options[string, string]{Codec: picky})
+	stats := new(memo.Stats)
+	got, err := memo.GetOrComputeMulti(ctx, c, []string{"a", "b"}, func(context.Context, []string) (map[string]string, error) {
+		return map[string]string{"a": "good", "b": "bad"}, nil
+	}, &memo.Options{Stats: stats})
+	if err != nil || got["a"] != "good" || got["b"] != "bad" {
+		t.Fatalf("GetOrComputeMulti = %v, %v; want both values", got, err)
+	}
+	if v, found, _ := c.Get(ctx, "a"); !found || v != "good" {
+		t.Fatal("the good value was not stored")
+	}
+	if stats.Snapshot().WriteErrors != 1 {
+		t.Fatalf("stats = %+v; want 1 write error", stats.Snapshot())
+	}
+}
+
+// Caches of two value types over one key never share a flight.
+func TestFlightsSeparateValueTypes(t *testing.T) {
+	ctx := context.Background()
+	s := memStore(t)
+	strs := cache.New[string, string](s, &cache.Options[string, string]{Namespace: "m"})
+	raw := cache.New[string, []byte](s, &cache.Options[string, []byte]{Namespace: "m"})
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		memo.GetOrCompute(ctx, strs, "k", func(context.Context) (string, error) {
+			close(started)
+			<-release
+			return "x", nil
+		}, nil)
+	}()
+	<-started
+	got := make(chan []byte, 1)
+	go func() {
+		v, err := memo.GetOrCompute(ctx, raw, "k", func(context.Context) ([]byte, error) { return []byte("y"), nil }, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- v
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	<-done
+	if v := <-got; string(v) != "x" {
+		t.Fatalf("[]byte cache got %q; want the value the string cache stored", v)
+	}
+}
+
+// Memo.Close waits for a flight whose caller has gone.
+func TestFuncCloseWaitsForFlights(t *testing.T) {
+	c := newCache[string](memStore(t), "m", time.Minute)
+	release := make(chan struct{})
+	var finished atomic.Bool
+	m := memo.Func(c, func(context.Context, string) (string, error) {
+		<-release
+		finished.Store(true)
+		return "v", nil
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+	}()
+	if _, err := m.Get(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get = %v; want Canceled", err)
+	}
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the flight still ran")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-closed
+	if !finished.Load() {
+		t.Fatal("Close returned before the computation finished")
+	}
+}
