@@ -185,6 +185,14 @@ func (s *Store) lookup(key string) *entry {
 	return e
 }
 
+// read is lookup for the plain reads (Get, GetMulti, Exists): otter's
+// GetIfPresent already refuses an entry past its deadline, on its own
+// clock, which runs as the Store's, so the hot path reads no clock twice.
+func (s *Store) read(key string) *entry {
+	e, _ := s.c.GetIfPresent(key)
+	return e
+}
+
 // clone returns a copy of b that the caller owns, never nil.
 func clone(b []byte) []byte {
 	v := make([]byte, len(b))
@@ -197,7 +205,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	e := s.lookup(key)
+	e := s.read(key)
 	if e == nil {
 		return nil, cache.ErrNotFound
 	}
@@ -216,19 +224,10 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	if len(keys) > len(small) {
 		hits = make([]*entry, 0, len(keys))
 	}
-	var now int64 // read once, at the first entry with an expiry
 	total := 0
 	for _, k := range keys {
-		e, ok := s.c.GetIfPresent(k)
-		if ok && e.expiresAt != 0 {
-			if now == 0 {
-				now = s.now()
-			}
-			ok = now < e.expiresAt
-		}
-		if !ok {
-			e = nil
-		} else {
+		e := s.read(k)
+		if e != nil {
 			total += len(e.value)
 		}
 		hits = append(hits, e)
@@ -298,7 +297,7 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := s.check(ctx); err != nil {
 		return false, err
 	}
-	return s.lookup(key) != nil, nil
+	return s.read(key) != nil, nil
 }
 
 // TTL returns the remaining time to live of key, cache.NoExpiration for a
