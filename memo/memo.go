@@ -45,6 +45,7 @@ func GetOrCompute[K comparable, V any](ctx context.Context, c *cache.Cache[K, V]
 // caller's stack, does not escape to the heap on the hit path.
 func (r *runner[K, V]) detach() *runner[K, V] {
 	c := *r
+	c.detached = true
 	return &c
 }
 
@@ -54,6 +55,8 @@ type runner[K comparable, V any] struct {
 	o   Options
 	ttl time.Duration
 	bg  *tracker // background goroutines, when someone waits for them (Func)
+
+	detached bool // runs in a background goroutine, on a detached context
 }
 
 func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *tracker) runner[K, V] {
@@ -114,8 +117,8 @@ func (r *runner[K, V]) opContext(ctx context.Context) (context.Context, context.
 	if t := r.c.Timeout(); t > 0 {
 		return context.WithTimeout(ctx, t)
 	}
-	if _, ok := ctx.Deadline(); !ok && ctx.Done() == nil {
-		// A detached context (a flight's, a refresh's): bound it anyway.
+	if r.detached {
+		// A flight's or a refresh's context has no end: bound it anyway.
 		return context.WithTimeout(ctx, detachedOpTimeout)
 	}
 	return ctx, noCancel

@@ -118,11 +118,12 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		// keys get their values even if this caller goes away.
 		done := make(chan struct{})
 		r.bg.add()
+		rr := r.detach()
 		go func() {
-			defer r.bg.done()
+			defer rr.bg.done()
 			defer close(done)
 			fctx := context.WithoutCancel(ctx)
-			vals, kerrs := r.computeMulti(fctx, mine, kss, corrupt, computeMissing)
+			vals, kerrs := rr.computeMulti(fctx, mine, kss, corrupt, computeMissing)
 			for _, k := range mine {
 				if err := kerrs[k]; err != nil {
 					led[k].finish(nil, err)
