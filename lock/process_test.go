@@ -3,7 +3,6 @@ package lock_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -25,20 +24,15 @@ const (
 // TestLockChild is the body of a child process; it does nothing when run
 // as an ordinary test.
 func TestLockChild(t *testing.T) {
-	role := os.Getenv("LOCKTEST_ROLE")
-	if role == "" {
-		t.Skip("run by the cross-process tests as a child process")
-	}
-	b := teststores.Get(t, os.Getenv("LOCKTEST_BACKEND"))
-	runWorkload(t, role, b.New(t), os.Getenv("LOCKTEST_NS"))
+	role, b, ns := teststores.Child(t)
+	runWorkload(t, role, b.New(t), ns)
 }
 
 // runAcrossProcesses runs role in this process and in two children, all on
 // backend b in namespace ns, and waits for all three.
 func runAcrossProcesses(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string) {
 	t.Helper()
-	wait := teststores.StartChildren(t, processes-1, "TestLockChild",
-		"LOCKTEST_ROLE="+role, "LOCKTEST_BACKEND="+b.Name, "LOCKTEST_NS="+ns)
+	wait := teststores.StartChildren(t, processes-1, "TestLockChild", role, b, ns)
 	runWorkload(t, role, s, ns)
 	wait()
 }

@@ -2,7 +2,6 @@ package memo_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,19 +20,16 @@ const (
 	refreshCallers = 10
 )
 
+// TestMemoChild is the body of a child process; it does nothing when run
+// as an ordinary test.
 func TestMemoChild(t *testing.T) {
-	role := os.Getenv("MEMOTEST_ROLE")
-	if role == "" {
-		t.Skip("run by the cross-process tests as a child process")
-	}
-	b := teststores.Get(t, os.Getenv("MEMOTEST_BACKEND"))
-	runRole(t, role, b, b.New(t), os.Getenv("MEMOTEST_NS"))
+	role, b, ns := teststores.Child(t)
+	runRole(t, role, b, b.New(t), ns)
 }
 
 func acrossProcesses(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string) {
 	t.Helper()
-	wait := teststores.StartChildren(t, processes-1, "TestMemoChild",
-		"MEMOTEST_ROLE="+role, "MEMOTEST_BACKEND="+b.Name, "MEMOTEST_NS="+ns)
+	wait := teststores.StartChildren(t, processes-1, "TestMemoChild", role, b, ns)
 	runRole(t, role, b, s, ns)
 	wait()
 }

@@ -12,18 +12,25 @@ import (
 	"github.com/typedcache/typedcache/cache"
 )
 
+// The environment a child process reads its part from.
+const (
+	envRole    = "TYPEDCACHE_CHILD_ROLE"
+	envBackend = "TYPEDCACHE_CHILD_BACKEND"
+	envNS      = "TYPEDCACHE_CHILD_NS"
+)
+
 // StartChildren runs the test binary n times as child processes, each
-// running only the test named child with env added to its environment, and
-// returns a function that waits for them all and reports a failed child as
-// a test error. Cross-process tests use it to put several processes on one
-// backend.
-func StartChildren(t *testing.T, n int, child string, env ...string) (wait func()) {
+// running only the test named child, which calls Child to learn its role,
+// backend and namespace. It returns a function that waits for them all and
+// reports a failed child as a test error. Cross-process tests use it to put
+// several processes on one backend.
+func StartChildren(t *testing.T, n int, child, role string, b Backend, ns string) (wait func()) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(os.Environ(), envRole+"="+role, envBackend+"="+b.Name, envNS+"="+ns)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -40,6 +47,18 @@ func StartChildren(t *testing.T, n int, child string, env ...string) (wait func(
 			t.Error(err)
 		}
 	}
+}
+
+// Child returns the role, backend and namespace a child process started by
+// StartChildren was given. In an ordinary test run, where it is no child,
+// it skips the test.
+func Child(t *testing.T) (role string, b Backend, ns string) {
+	t.Helper()
+	role = os.Getenv(envRole)
+	if role == "" {
+		t.Skip("run by the cross-process tests as a child process")
+	}
+	return role, Get(t, os.Getenv(envBackend)), os.Getenv(envNS)
 }
 
 // Barrier is where n processes wait for each other before a cross-process
