@@ -120,7 +120,7 @@ func (s *Store) rewriteTTL(ctx context.Context, mkey string, compare bool, want 
 			return false, nil
 		}
 		s.afterRead()
-		it.Expiration, it.Flags = expiry(ttl, time.Now())
+		it.Expiration, it.Flags = newExpiry(ttl, it.Flags, time.Now())
 		err = s.write(ctx, opCAS, it)
 		if !lostCAS(err) {
 			return err == nil, err

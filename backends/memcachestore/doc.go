@@ -39,19 +39,25 @@
 // memcached cannot report the remaining ttl of a key: [Store.TTL] returns
 // [cache.ErrUnsupported]. To keep a key's ttl when Increment rewrites its
 // value, the store records every item's absolute expiry in the item's 32-bit
-// flags, which memcached stores and returns but does not interpret: the top
-// bit set, and the expiry in seconds since 2025 (0 for no expiry). A
-// rewrite sends the remaining time from that stamp, as read on the
-// rewriting client's clock: clients whose clocks disagree by a few seconds
-// keep the ttl to within those seconds. Items written by other
-// clients without such a stamp keep their flags, and their expiry is unknown
-// to a rewrite: Increment of such a key leaves it without expiry. For the
+// flags, which memcached stores and returns but does not interpret: the tag
+// 0b101 in the top three bits, and the expiry in seconds since 2025 (0 for
+// no expiry). A rewrite sends the remaining time from that stamp, as read on
+// the rewriting client's clock: clients whose clocks disagree by a few
+// seconds keep the ttl to within those seconds. Flags written by other
+// clients (no tag, or a tag dating more than a day in the past, which no
+// live item has) are kept as they are by every rewrite, and their expiry is
+// unknown to it: Increment of such a key leaves it without expiry. For the
 // stamp to stay true, [Store.Expire] is a read and a cas that rewrites the
 // value with the new ttl rather than memcached's touch.
 //
 // # Compare-and-swap
 //
 // [Store.Gets] is memcached's gets; its token holds the item's CAS unique.
+// A memcached started with -C (no CAS) hands out no uniques: Gets and every
+// operation built on cas return an error matching [cache.ErrUnsupported]
+// instead of retrying for ever. memcached numbers uniques afresh when it
+// restarts, so a token read before a restart may match an item written
+// after it.
 // [Store.CompareAndSwap] is memcached's cas with that unique (any write of
 // the key since the read, even of the same value, makes it fail), or add
 // for the absent token; a conflict, and a key that vanished, give
@@ -93,14 +99,18 @@
 // gomemcache takes no context: each of its calls is bounded by the client's
 // Timeout (memcache.DefaultTimeout, 500ms, when unset), which applies to the
 // dial and to each read and write. Every memcached call of the store first
-// checks that ctx is not done. When ctx has no deadline earlier than the
-// client's Timeout from now (the common case), the call runs in the calling
-// goroutine, without extra goroutine or allocation. Otherwise it runs in a
-// new goroutine, and the operation returns ctx's error as soon as ctx ends;
-// the abandoned call then finishes in the background within the client's
-// Timeout, and a write it carried may still take effect. To avoid the
-// goroutine, set the client's Timeout no longer than the shortest deadline
-// you use (for example the Cache's Options.Timeout).
+// checks that ctx is not done. When ctx has no deadline, or one at least
+// twice the client's Timeout away (a call may spend one Timeout dialling
+// and another reading), the call runs in the calling goroutine, without
+// extra goroutine or allocation. Otherwise it runs in a new goroutine, on
+// its own copy of the values it writes, and the operation returns ctx's
+// error as soon as ctx ends; the abandoned call then finishes in the
+// background within the client's Timeout, and a write it carried may still
+// take effect. GetMulti runs in a goroutine whenever ctx has a deadline,
+// since gomemcache renews its read deadline for every item. An error from
+// a call that ended after ctx did also matches ctx's error. To avoid the
+// goroutine, set the client's Timeout no longer than half the shortest
+// deadline you use (for example the Cache's Options.Timeout).
 //
 // # Batches and connections
 //

@@ -1,8 +1,11 @@
 package memcachestore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -79,18 +82,33 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	mkeys := encodeKeys(keys)
 	var m map[string]*memcache.Item
 	var err error
-	if s.inline(ctx) {
+	if _, ok := ctx.Deadline(); !ok {
 		m, err = s.client.GetMulti(mkeys)
 	} else {
+		// gomemcache resets its read deadline for every item of a
+		// get-multi: only ctx bounds the whole call.
 		m, err = await(ctx, func() (map[string]*memcache.Item, error) { return s.client.GetMulti(mkeys) })
 	}
 	if err != nil {
-		return nil, err
+		return nil, ctxErr(ctx, err)
 	}
+	var seen map[string]bool // keys asked for twice get a copy each
 	for i, mk := range mkeys {
-		if it := m[mk]; it != nil {
-			out[i] = it.Value
+		it := m[mk]
+		if it == nil {
+			continue
 		}
+		if len(mkeys) > 1 {
+			if seen == nil {
+				seen = make(map[string]bool, len(mkeys))
+			}
+			if seen[mk] {
+				out[i] = bytes.Clone(it.Value)
+				continue
+			}
+			seen[mk] = true
+		}
+		out[i] = it.Value
 	}
 	return out, nil
 }
@@ -107,10 +125,38 @@ func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
 	if len(items) == 1 {
 		return s.Set(ctx, items[0].Key, items[0].Value, items[0].TTL)
 	}
-	return s.each(ctx, len(items), func(i int) error {
+	items = lastOfEachKey(items)
+	inline := s.inline(ctx)
+	if !inline {
+		// The calls may outlive this one: copy what they read.
+		items = slices.Clone(items)
+		for i := range items {
+			items[i].Value = bytes.Clone(items[i].Value)
+		}
+	}
+	return s.each(ctx, inline, len(items), func(i int) error {
 		it := &items[i]
 		return s.client.Set(newItem(encodeKey(it.Key), it.Value, it.TTL))
 	})
+}
+
+// lastOfEachKey drops every item whose key comes again later, so that the
+// items of SetMulti, written concurrently, end as the last of each key.
+func lastOfEachKey(items []cache.Item) []cache.Item {
+	last := make(map[string]int, len(items))
+	for i, it := range items {
+		last[it.Key] = i
+	}
+	if len(last) == len(items) {
+		return items
+	}
+	out := make([]cache.Item, 0, len(last))
+	for i, it := range items {
+		if last[it.Key] == i {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // Add stores value under key only if the key is absent (memcached's add),
@@ -138,7 +184,11 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 		return 1, nil
 	}
 	var n atomic.Int64
-	err := s.each(ctx, len(keys), func(i int) error {
+	inline := s.inline(ctx)
+	if !inline {
+		keys = slices.Clone(keys) // the calls may outlive this one
+	}
+	err := s.each(ctx, inline, len(keys), func(i int) error {
 		err := s.client.Delete(encodeKey(keys[i]))
 		if err == nil {
 			n.Add(1)
@@ -224,7 +274,9 @@ func (s *Store) enter(ctx context.Context) error {
 }
 
 // inline reports whether a call may run in the calling goroutine: ctx has no
-// deadline earlier than the client's timeout.
+// deadline, or one far enough that the call ends before it. gomemcache
+// bounds the dial and then each read or write by its Timeout, so one call
+// can take twice the Timeout.
 func (s *Store) inline(ctx context.Context) bool {
 	d, ok := ctx.Deadline()
 	if !ok {
@@ -234,7 +286,16 @@ func (s *Store) inline(ctx context.Context) bool {
 	if timeout <= 0 {
 		timeout = memcache.DefaultTimeout
 	}
-	return time.Until(d) >= timeout
+	return time.Until(d) >= 2*timeout
+}
+
+// ctxErr makes err, from a call that ended after ctx did, match ctx's error
+// too, as the Store contract asks.
+func ctxErr(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", ctx.Err(), err)
 }
 
 // await runs fn in a new goroutine and returns its result, or ctx's error
@@ -264,10 +325,19 @@ func (s *Store) get(ctx context.Context, mkey string) (*memcache.Item, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
+	var it *memcache.Item
+	var err error
 	if s.inline(ctx) {
-		return s.client.Get(mkey)
+		it, err = s.client.Get(mkey)
+	} else {
+		it, err = await(ctx, func() (*memcache.Item, error) { return s.client.Get(mkey) })
 	}
-	return await(ctx, func() (*memcache.Item, error) { return s.client.Get(mkey) })
+	if err == nil && it.CasID == 0 {
+		// memcached hands out CAS unique 0 only when run with -C: no cas
+		// can ever succeed, and the compare-and-swap loops would spin.
+		return nil, fmt.Errorf("%w: memcached runs without CAS (-C)", cache.ErrUnsupported)
+	}
+	return it, ctxErr(ctx, err)
 }
 
 // op is a gomemcache call that writes.
@@ -287,9 +357,13 @@ func (s *Store) write(ctx context.Context, o op, it *memcache.Item) error {
 		return err
 	}
 	if s.inline(ctx) {
-		return s.do(o, it)
+		return ctxErr(ctx, s.do(o, it))
 	}
-	_, err := await(ctx, func() (struct{}, error) { return struct{}{}, s.do(o, it) })
+	// The call may outlive this one: it must not read the caller's slice
+	// once the caller has its answer.
+	c := *it
+	c.Value = bytes.Clone(it.Value)
+	_, err := await(ctx, func() (struct{}, error) { return struct{}{}, s.do(o, &c) })
 	return err
 }
 
@@ -311,7 +385,7 @@ func (s *Store) do(o op, it *memcache.Item) error {
 // each runs fn(0) ... fn(n-1), at most the store's concurrency at once, under
 // ctx, and returns the first error. It stops starting calls after an error
 // or once ctx is done.
-func (s *Store) each(ctx context.Context, n int, fn func(i int) error) error {
+func (s *Store) each(ctx context.Context, inline bool, n int, fn func(i int) error) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -340,12 +414,12 @@ func (s *Store) each(ctx context.Context, n int, fn func(i int) error) error {
 		return struct{}{}, nil
 	}
 	var err error
-	if s.inline(ctx) {
+	if inline {
 		_, err = run()
 	} else {
 		_, err = await(ctx, run)
 	}
-	return err
+	return ctxErr(ctx, err)
 }
 
 // limit returns how many calls each runs at once.

@@ -12,15 +12,30 @@ const maxRelative = 60 * 60 * 24 * 30
 // Expiry stamps. memcached cannot report an item's remaining ttl, yet
 // Increment, which rewrites a value with a compare-and-swap, must keep it.
 // So every write of the store records the item's absolute expiry in its
-// 32-bit flags: stampMark | (expiry Unix seconds - stampEpoch), or 0 for an
-// item without expiry. A rewrite reads the flags back and sends the
-// remaining time. Flags without stampMark were written by another client;
-// their expiry is unknown.
+// 32-bit flags: the tag 0b101 in the top three bits, then the expiry in
+// Unix seconds since stampEpoch (29 bits: past 2038, memcached's own
+// limit); or 0 for an item without expiry. A rewrite reads the flags back
+// and sends the remaining time. Flags without the tag, or with a tag whose
+// expiry lies more than a day in the past (which no live item has), were
+// written by another client: their expiry is unknown, and rewrites keep
+// such flags as they are.
 const (
 	stampEpoch = 1735689600 // 2025-01-01T00:00:00Z
-	stampMark  = 1 << 31
-	stampMax   = stampMark - 1
+	stampShift = 29
+	stampTag   = 0b101 << stampShift
+	stampMax   = 1<<stampShift - 1
+	stampSlack = 24 * 60 * 60 // seconds a stamp may lie in the past
 )
+
+// isStamp reports whether flags hold an expiry stamp of this store, as of
+// now.
+func isStamp(flags uint32, now time.Time) bool {
+	if flags>>stampShift != stampTag>>stampShift {
+		return false
+	}
+	abs := int64(flags&stampMax) + stampEpoch
+	return abs >= now.Unix()-stampSlack
+}
 
 // ceilSeconds returns ttl in whole seconds, rounded up.
 func ceilSeconds(ttl time.Duration) int64 {
@@ -50,6 +65,17 @@ func clampInt32(v int64) int32 {
 	return int32(v)
 }
 
+// newExpiry returns the exptime and flags of a rewrite with ttl of an item
+// whose flags are old: the store's stamp, unless old are another client's
+// flags, which are kept.
+func newExpiry(ttl time.Duration, old uint32, now time.Time) (exptime int32, flags uint32) {
+	exptime, flags = expiry(ttl, now)
+	if old != 0 && !isStamp(old, now) {
+		flags = old
+	}
+	return exptime, flags
+}
+
 // expiry returns the exptime and the flags (the expiry stamp) of a write
 // with ttl at time now. A ttl of 0 is no expiry; a positive ttl is rounded up
 // to whole seconds, so that it never becomes 0 ("never"); more than 30 days
@@ -72,17 +98,17 @@ func stamp(abs int64) uint32 {
 	v := abs - stampEpoch
 	v = max(v, 1)
 	v = min(v, stampMax)
-	return stampMark | uint32(v)
+	return stampTag | uint32(v)
 }
 
 // keptExpiry returns the exptime and flags with which a rewrite at time now
 // keeps the expiry recorded in flags. Foreign flags (not a stamp) are kept
 // as they are and the rewrite gets no expiry: memcached cannot tell it.
 func keptExpiry(flags uint32, now time.Time) (exptime int32, newFlags uint32) {
-	if flags&stampMark == 0 {
+	if !isStamp(flags, now) {
 		return 0, flags
 	}
-	abs := int64(flags&^stampMark) + stampEpoch
+	abs := int64(flags&stampMax) + stampEpoch
 	rem := abs - now.Unix()
 	switch {
 	case rem < 1:

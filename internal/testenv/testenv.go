@@ -121,12 +121,13 @@ const readyTimeout = 5 * time.Second
 // Start and Stop report failures with t.Fatal, so call them from the test's
 // goroutine; they are safe to call concurrently with Addr.
 type Server struct {
-	t    testing.TB
-	kind string // "redis" or "memcached"
-	bin  string
-	addr string
-	port int
-	dir  string
+	t     testing.TB
+	kind  string // "redis" or "memcached"
+	bin   string
+	extra []string // more server flags
+	addr  string
+	port  int
+	dir   string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -141,27 +142,29 @@ func StartRedis(t testing.TB) *Server {
 	return startServer(t, "redis", RequireBinary(t, "redis-server"))
 }
 
-// StartMemcached starts a private memcached on a free 127.0.0.1 port and waits
-// until it answers. It is killed when the test ends.
-func StartMemcached(t testing.TB) *Server {
+// StartMemcached starts a private memcached on a free 127.0.0.1 port, with
+// the extra flags if any (such as "-C", no CAS), and waits until it answers.
+// It is killed when the test ends.
+func StartMemcached(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	return startServer(t, "memcached", RequireBinary(t, "memcached"))
+	return startServer(t, "memcached", RequireBinary(t, "memcached"), extra...)
 }
 
-func startServer(t testing.TB, kind, bin string) *Server {
+func startServer(t testing.TB, kind, bin string, extra ...string) *Server {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
 		t.Fatalf("testenv: finding a free port for %s: %v", kind, err)
 	}
 	s := &Server{
-		t:    t,
-		kind: kind,
-		bin:  bin,
-		port: port,
-		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		dir:  t.TempDir(), // before Cleanup below: removed after the server is gone
-		out:  &syncBuffer{},
+		t:     t,
+		kind:  kind,
+		bin:   bin,
+		extra: extra,
+		port:  port,
+		addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		dir:   t.TempDir(), // before Cleanup below: removed after the server is gone
+		out:   &syncBuffer{},
 	}
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -220,7 +223,7 @@ func (s *Server) args() []string {
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root") // memcached refuses to run as root otherwise
 	}
-	return args
+	return append(args, s.extra...)
 }
 
 func (s *Server) start() error {
