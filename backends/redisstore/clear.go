@@ -19,7 +19,8 @@ const scanCount = 1000
 // repeated until a pass finds nothing left to delete (see clearNode).
 //
 // On a Cluster it runs on every master (and FLUSHDB on every master); on a
-// Ring on every shard. Keys written while Clear runs may or may not be
+// Ring on every shard that the Ring sees as up: the keys of a shard that is
+// down are not cleared. Keys written while Clear runs may or may not be
 // deleted.
 func (s *Store) Clear(ctx context.Context, prefix string) error {
 	if err := ctx.Err(); err != nil {
@@ -28,15 +29,17 @@ func (s *Store) Clear(ctx context.Context, prefix string) error {
 	var err error
 	switch c := s.client.(type) {
 	case *redis.ClusterClient:
+		// SCAN each master; UNLINK through the cluster client, which
+		// follows MOVED and ASK when a slot migrates during the scan.
 		err = c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return clearNode(ctx, node, prefix, true)
+			return clearNode(ctx, node, c, prefix, true)
 		})
 	case *redis.Ring:
 		err = c.ForEachShard(ctx, func(ctx context.Context, shard *redis.Client) error {
-			return clearNode(ctx, shard, prefix, false)
+			return clearNode(ctx, shard, shard, prefix, false)
 		})
 	default:
-		err = clearNode(ctx, s.client, prefix, false)
+		err = clearNode(ctx, s.client, s.client, prefix, false)
 	}
 	if err != nil {
 		return fail(ctx, err)
@@ -56,13 +59,13 @@ const maxClearPasses = 8
 // moved (Cluster resharding) during the scan may be missed, and servers
 // that emulate Redis (miniredis) skip keys when keys are deleted during the
 // scan. So passes repeat until one deletes nothing, at most maxClearPasses.
-func clearNode(ctx context.Context, c redis.Cmdable, prefix string, perKey bool) error {
+func clearNode(ctx context.Context, c, del redis.Cmdable, prefix string, perKey bool) error {
 	if prefix == "" {
 		return c.FlushDB(ctx).Err()
 	}
 	match := escapeGlob(prefix) + "*"
 	for range maxClearPasses {
-		n, err := clearPass(ctx, c, prefix, match, perKey)
+		n, err := clearPass(ctx, c, del, prefix, match, perKey)
 		if err != nil || n == 0 {
 			return err
 		}
@@ -72,7 +75,7 @@ func clearNode(ctx context.Context, c redis.Cmdable, prefix string, perKey bool)
 
 // clearPass runs one SCAN of the server and unlinks the keys that start
 // with prefix, each batch as it comes; it returns how many it unlinked.
-func clearPass(ctx context.Context, c redis.Cmdable, prefix, match string, perKey bool) (int, error) {
+func clearPass(ctx context.Context, c, del redis.Cmdable, prefix, match string, perKey bool) (int, error) {
 	var (
 		cursor uint64
 		total  int
@@ -91,7 +94,7 @@ func clearPass(ctx context.Context, c redis.Cmdable, prefix, match string, perKe
 				n++
 			}
 		}
-		if err := unlink(ctx, c, keys[:n], perKey); err != nil {
+		if err := unlink(ctx, del, keys[:n], perKey); err != nil {
 			return total, err
 		}
 		total += n

@@ -35,9 +35,15 @@
 // store's watches, read by one goroutine; both are created by the first
 // Watch and stopped by Close (on a Ring, one of each per shard). Watch
 // returns once the server has confirmed the subscription. When the
-// connection fails, go-redis reconnects and resubscribes, and every watcher
-// is woken, since a release may have been missed. On a Cluster the classic
-// PUBLISH reaches every node, so the connection may be to any node.
+// connection fails, every watcher is woken, since a release may have been
+// missed; go-redis reconnects and resubscribes, and the watchers are woken
+// again once it has, for the releases published while it could not. On a
+// Cluster the classic PUBLISH reaches every node, so the connection may be
+// to any node. On a Ring a watch listens on the shard that holds the key
+// when Watch is called: if the Ring moves the key to another shard (one
+// that was down comes back), the watch misses its releases. The lock
+// package re-reads the lock key at least every Options.MaxBackoff while it
+// waits, so a missed wake-up costs it that much latency, never a hang.
 //
 // # Multi-key operations and Clear
 //

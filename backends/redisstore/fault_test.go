@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -231,5 +232,69 @@ func TestWatchConnectionKilled(t *testing.T) {
 	case <-woken:
 	case <-time.After(bound):
 		t.Fatalf("the watcher was not woken by a release after the reconnection")
+	}
+}
+
+// A release published while the watch's connection was down, before
+// go-redis resubscribed, still wakes the watcher: it is woken again once the
+// connection is back.
+func TestWatchReleaseDuringReconnection(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	client := newClient(t, singleClient(srv.Addr()))
+	store := newStore(t, client)
+	ctx := t.Context()
+
+	woken, stop, err := store.Watch(ctx, "lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	srv.Stop()
+	select {
+	case <-woken: // the outage
+	case <-time.After(bound):
+		t.Fatal("the watcher was not woken by the outage")
+	}
+	// The subscriber retries after 50, 100, 200, 400 and 800 ms, then every
+	// second: restarting at 2.1 s falls inside a one-second pause, so the
+	// release below comes before it resubscribes.
+	time.Sleep(2100 * time.Millisecond)
+	srv.Start()
+	// Forget the wake-ups of the failed reconnection attempts.
+	select {
+	case <-woken:
+	default:
+	}
+	// A release by another client at once, likely before the subscriber
+	// has reconnected and resubscribed.
+	other := newStore(t, newClient(t, singleClient(srv.Addr())))
+	if err := other.Set(ctx, "lock", []byte("tok"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := other.DeleteIfEqual(ctx, "lock", []byte("tok")); err != nil || !ok {
+		t.Fatalf("DeleteIfEqual: %v, %v", ok, err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(bound):
+		t.Fatal("a release during the reconnection never woke the watcher")
+	}
+}
+
+// A ttl near the largest time.Duration neither overflows into "no expiry"
+// nor makes Redis refuse the command.
+func TestHugeTTL(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	store := newStore(t, newClient(t, singleClient(srv.Addr())))
+	ctx := t.Context()
+	huge := time.Duration(math.MaxInt64)
+	if err := store.Set(ctx, "k", []byte("v"), huge); err != nil {
+		t.Fatalf("Set with a huge ttl: %v", err)
+	}
+	if ttl, err := store.TTL(ctx, "k"); err != nil || ttl == cache.NoExpiration {
+		t.Fatalf("TTL after a huge ttl: %v, %v; want an expiry", ttl, err)
+	}
+	if err := store.Add(ctx, "a", []byte("v"), huge); err != nil {
+		t.Fatalf("Add with a huge ttl: %v", err)
 	}
 }

@@ -284,6 +284,7 @@ func (sub *subscriber) barrier(ctx context.Context) error {
 func (sub *subscriber) run() {
 	ctx := context.Background()
 	pinged := false
+	broken := false // the connection failed; go-redis has not yet resubscribed
 	pause := time.Duration(0)
 	for {
 		sub.mu.Lock()
@@ -294,7 +295,7 @@ func (sub *subscriber) run() {
 			return
 		}
 		if err != nil {
-			if isTimeout(err) {
+			if isTimeout(err) && !isDial(err) {
 				if !pinged {
 					pinged = true
 					_ = ps.Ping(ctx)
@@ -305,8 +306,10 @@ func (sub *subscriber) run() {
 				continue
 			}
 			// The connection failed: go-redis reconnects and resubscribes
-			// on the next read, but messages may have been lost.
+			// on a later read, but messages may have been lost, now and
+			// until it has.
 			sub.interrupted()
+			broken = true
 			pause = min(max(2*pause, retryMin), retryMax)
 			select {
 			case <-time.After(pause):
@@ -316,6 +319,12 @@ func (sub *subscriber) run() {
 			continue
 		}
 		pinged, pause = false, 0
+		if broken {
+			// The first read on the new connection: releases published
+			// since the last wake-up were missed. Wake the watchers again.
+			broken = false
+			sub.interrupted()
+		}
 		switch m := msg.(type) {
 		case *redis.Message:
 			sub.dispatch(m.Channel)
@@ -328,6 +337,13 @@ func (sub *subscriber) run() {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isDial reports whether err is a failure to connect: a connection
+// failure, retried with backoff, even when it is a timeout.
+func isDial(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // dispatch wakes the watchers of channel ch.

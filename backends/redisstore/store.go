@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -119,10 +120,14 @@ func fail(ctx context.Context, err error) error {
 	return err
 }
 
+// maxTTL is the longest ttl the store sends: about 292 years.
+const maxTTL = time.Duration(math.MaxInt64) - time.Millisecond
+
 // roundTTL rounds a positive ttl up to whole milliseconds, Redis's
 // resolution, so that a key never expires earlier than asked and a
 // sub-millisecond ttl never becomes 0 (no expiry).
 func roundTTL(ttl time.Duration) time.Duration {
+	ttl = min(ttl, maxTTL) // no overflow when rounding up
 	if r := ttl % time.Millisecond; r != 0 {
 		ttl += time.Millisecond - r
 	}
