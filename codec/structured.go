@@ -1,8 +1,10 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -24,20 +26,51 @@ func (msgpackCodec[V]) Encode(v V) ([]byte, error) {
 }
 
 func (msgpackCodec[V]) Decode(data []byte) (v V, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			var zero V
-			v, err = zero, decodeError("msgpack", fmt.Errorf("panic: %v", r))
-		}
-	}()
 	if len(data) == 0 {
 		return v, decodeError("msgpack", fmt.Errorf("empty input"))
 	}
-	if err := msgpack.Unmarshal(data, &v); err != nil {
+	d := msgpackDecoders.Get().(*msgpackDecoder)
+	defer func() {
+		if r := recover(); r != nil {
+			// d may be in any state: leave it to the garbage collector.
+			var zero V
+			v, err = zero, decodeError("msgpack", fmt.Errorf("panic: %v", r))
+			return
+		}
+		d.release()
+	}()
+	if err := d.decode(data, &v); err != nil {
 		var zero V
 		return zero, decodeError("msgpack", err)
 	}
 	return v, nil
+}
+
+// msgpackDecoder is a msgpack.Decoder with the bytes.Reader it reads from,
+// pooled together: msgpack.Unmarshal allocates a new bytes.Reader for every
+// call, this does not. It decodes as msgpack.Unmarshal does.
+type msgpackDecoder struct {
+	dec *msgpack.Decoder
+	r   bytes.Reader
+}
+
+var msgpackDecoders = sync.Pool{New: func() any {
+	return &msgpackDecoder{dec: msgpack.NewDecoder(nil)}
+}}
+
+func (d *msgpackDecoder) decode(data []byte, v any) error {
+	d.r.Reset(data)
+	d.dec.Reset(&d.r)
+	d.dec.UsePreallocateValues(true) // as msgpack.Unmarshal
+	return d.dec.Decode(v)
+}
+
+// release drops the references to the caller's data and returns d to the
+// pool.
+func (d *msgpackDecoder) release() {
+	d.dec.Reset(nil)
+	d.r.Reset(nil)
+	msgpackDecoders.Put(d)
 }
 
 // JSON returns the codec that stores values as JSON (encoding/json): larger
