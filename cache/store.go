@@ -70,9 +70,9 @@ type Store interface {
 	// created holding delta, without expiry; an existing key keeps its ttl.
 	// A value that is not a decimal int64, or a result that would overflow,
 	// gives ErrNotInteger and changes nothing. The value is stored as decimal
-	// text, so a Get of the key returns that text. Canonical decimal text
-	// ("-12") is accepted everywhere; stores differ on other forms ("+5",
-	// "05": Redis refuses them).
+	// text, so a Get of the key returns that text. Only canonical decimal
+	// text is an integer, as Redis reads it: an optional minus sign and
+	// digits without leading zeros ("-12", "0"; not "+5", "05" or "-0").
 	Increment(ctx context.Context, key string, delta int64) (int64, error)
 
 	// Clear deletes exactly the keys that start with prefix, and never any

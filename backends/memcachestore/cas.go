@@ -12,6 +12,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/decimal"
 )
 
 // The operations in this file are read-modify-write: a gets, then a cas
@@ -23,7 +24,7 @@ import (
 // Gets returns the value of key and a token holding its CAS unique (8 bytes,
 // big-endian). On a miss it returns cache.AbsentToken and cache.ErrNotFound.
 func (s *Store) Gets(ctx context.Context, key string) ([]byte, cache.Token, error) {
-	it, err := s.get(ctx, encodeKey(key))
+	it, err := s.gets(ctx, encodeKey(key))
 	if err != nil {
 		return nil, cache.AbsentToken(), missAs(err, cache.ErrNotFound)
 	}
@@ -71,7 +72,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, to
 func (s *Store) DeleteIfEqual(ctx context.Context, key string, value []byte) (bool, error) {
 	mkey := encodeKey(key)
 	for {
-		it, err := s.get(ctx, mkey)
+		it, err := s.gets(ctx, mkey)
 		if errors.Is(err, memcache.ErrCacheMiss) {
 			return false, nil
 		}
@@ -109,7 +110,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 // (any value unless compare), and reports whether it did.
 func (s *Store) rewriteTTL(ctx context.Context, mkey string, compare bool, want []byte, ttl time.Duration) (bool, error) {
 	for {
-		it, err := s.get(ctx, mkey)
+		it, err := s.gets(ctx, mkey)
 		if errors.Is(err, memcache.ErrCacheMiss) {
 			return false, nil
 		}
@@ -131,7 +132,8 @@ func (s *Store) rewriteTTL(ctx context.Context, mkey string, compare bool, want 
 // Increment adds delta to the signed 64-bit decimal integer stored under
 // key. memcached's incr and decr are unsigned, clamp at 0, pad a shortened
 // value with spaces and wrap around at 2^64, so Increment does not use them:
-// it reads the value, parses it (as strconv.ParseInt does), adds with an
+// it reads the value, parses it (canonical decimal text, as Redis's INCRBY
+// reads it: "+5", "05" and "-0" are not integers), adds with an
 // overflow check and writes the result back as decimal text with a cas,
 // keeping the key's expiry (see the package documentation), retrying when
 // the cas loses a race. A missing key is created holding delta without
@@ -139,7 +141,7 @@ func (s *Store) rewriteTTL(ctx context.Context, mkey string, compare bool, want 
 func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, error) {
 	mkey := encodeKey(key)
 	for {
-		it, err := s.get(ctx, mkey)
+		it, err := s.gets(ctx, mkey)
 		if errors.Is(err, memcache.ErrCacheMiss) {
 			err = s.write(ctx, opAdd, &memcache.Item{Key: mkey, Value: strconv.AppendInt(nil, delta, 10)})
 			if errors.Is(err, memcache.ErrNotStored) {
@@ -153,8 +155,8 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, 
 		if err != nil {
 			return 0, err
 		}
-		n, err := strconv.ParseInt(string(it.Value), 10, 64)
-		if err != nil {
+		n, ok := decimal.ParseInt64(it.Value)
+		if !ok {
 			return 0, cache.ErrNotInteger
 		}
 		if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {

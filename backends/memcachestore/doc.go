@@ -48,7 +48,14 @@
 // live item has) are kept as they are by every rewrite, and their expiry is
 // unknown to it: Increment of such a key leaves it without expiry. For the
 // stamp to stay true, [Store.Expire] is a read and a cas that rewrites the
-// value with the new ttl rather than memcached's touch.
+// value with the new ttl rather than memcached's touch: it changes the
+// item's CAS unique, so a token read before an Expire conflicts after it.
+//
+// The stamp is the reason not to share keys with clients that interpret
+// flags themselves (pymemcache, php-memcached and spymemcached keep their
+// serializer's type there): such a client would misread a value this store
+// wrote with an expiry. Keep such keys apart, under a namespace of their
+// own; flags those clients write are kept as they are (see above).
 //
 // # Compare-and-swap
 //
@@ -75,10 +82,10 @@
 // Increment keeps the same signed 64-bit semantics as the other stores.
 // memcached's incr and decr are unsigned, clamp at 0, wrap around at 2^64,
 // pad a shortened value with trailing spaces and accept text such as " 5",
-// so the store does not use them: it reads the value, parses it as
-// strconv.ParseInt does, adds with an overflow check (an overflow, or a
-// value that is not an integer, gives [cache.ErrNotInteger] and changes
-// nothing) and writes the decimal result with a cas that keeps the key's
+// so the store does not use them: it reads the value, parses it as Redis's
+// INCRBY does (canonical decimal text only: not "+5", "05" or "-0"), adds
+// with an overflow check (an overflow, or a value that is not an integer,
+// gives [cache.ErrNotInteger] and changes nothing) and writes the decimal result with a cas that keeps the key's
 // expiry, retrying on a lost race. A missing key is created with add,
 // holding delta, without expiry. That is two round trips per Increment, and
 // more under contention on the key.
@@ -111,6 +118,14 @@
 // a call that ended after ctx did also matches ctx's error. To avoid the
 // goroutine, set the client's Timeout no longer than half the shortest
 // deadline you use (for example the Cache's Options.Timeout).
+//
+// # Several servers
+//
+// gomemcache hashes each key to one server and never fails over: while a
+// server is down, the operations on its keys fail and those on the other
+// servers' keys work. A GetMulti whose keys touch a server that is down
+// fails as a whole (the Store contract has no partial result); Clear("")
+// flushes the servers it reaches and reports the one it could not.
 //
 // # Batches and connections
 //

@@ -73,6 +73,44 @@ func TestCASDisabled(t *testing.T) {
 			t.Errorf("%s without CAS: %v; want ErrUnsupported", name, err)
 		}
 	}
+	// Plain reads need no CAS unique and work as usual.
+	if v, err := s.Get(ctx, "k"); err != nil || string(v) != "1" {
+		t.Errorf("Get without CAS = %q, %v; want 1, nil", v, err)
+	}
+	if ok, err := s.Exists(ctx, "k"); err != nil || !ok {
+		t.Errorf("Exists without CAS = %v, %v; want true, nil", ok, err)
+	}
+	if vs, err := s.GetMulti(ctx, []string{"k", "none"}); err != nil || string(vs[0]) != "1" || vs[1] != nil {
+		t.Errorf("GetMulti without CAS = %q, %v; want [1 <nil>], nil", vs, err)
+	}
+}
+
+// A GetMulti that runs in the background (its context has a deadline)
+// does not read the caller's keys after it returns: the caller may reuse
+// them at once. The race detector is what fails this test.
+func TestBackgroundGetMultiOwnsItsKeys(t *testing.T) {
+	srv := testenv.StartMemcached(t)
+	client := memcache.New(srv.Addr())
+	client.Timeout = 2 * time.Second
+	client.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		time.Sleep(100 * time.Millisecond) // a slow dial: the call outlives its context
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	s := New(client, nil)
+	t.Cleanup(func() { s.Close(); client.Close() })
+
+	keys := []string{"a", "b", "c"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := s.GetMulti(ctx, keys); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetMulti past its deadline: %v; want DeadlineExceeded", err)
+	}
+	for i := range keys {
+		keys[i] = "reused" // the caller reuses its slice
+	}
+	// Let the background call finish before goleak looks.
+	time.Sleep(300 * time.Millisecond)
 }
 
 // Flags written by another client are neither read as an expiry stamp nor

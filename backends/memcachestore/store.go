@@ -87,28 +87,34 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	} else {
 		// gomemcache resets its read deadline for every item of a
 		// get-multi: only ctx bounds the whole call.
+		// The call may outlive this one: it must not read the caller's
+		// keys (encodeKeys returns them as they are when all are plain).
+		mkeys := slices.Clone(mkeys)
 		m, err = await(ctx, func() (map[string]*memcache.Item, error) { return s.client.GetMulti(mkeys) })
 	}
 	if err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	var seen map[string]bool // keys asked for twice get a copy each
+	hits := 0
 	for i, mk := range mkeys {
-		it := m[mk]
-		if it == nil {
-			continue
+		if it := m[mk]; it != nil {
+			out[i] = it.Value
+			hits++
 		}
-		if len(mkeys) > 1 {
-			if seen == nil {
-				seen = make(map[string]bool, len(mkeys))
+	}
+	if hits > len(m) {
+		// A key was asked for twice: each of its places gets a copy of
+		// its own, since the caller owns every slice.
+		seen := make(map[string]bool, len(m))
+		for i, mk := range mkeys {
+			if out[i] == nil {
+				continue
 			}
 			if seen[mk] {
-				out[i] = bytes.Clone(it.Value)
-				continue
+				out[i] = bytes.Clone(out[i])
 			}
 			seen[mk] = true
 		}
-		out[i] = it.Value
 	}
 	return out, nil
 }
@@ -332,12 +338,19 @@ func (s *Store) get(ctx context.Context, mkey string) (*memcache.Item, error) {
 	} else {
 		it, err = await(ctx, func() (*memcache.Item, error) { return s.client.Get(mkey) })
 	}
+	return it, ctxErr(ctx, err)
+}
+
+// gets is get for the operations that write back with a cas: it fails
+// with cache.ErrUnsupported when the server hands out no CAS uniques.
+func (s *Store) gets(ctx context.Context, mkey string) (*memcache.Item, error) {
+	it, err := s.get(ctx, mkey)
 	if err == nil && it.CasID == 0 {
 		// memcached hands out CAS unique 0 only when run with -C: no cas
 		// can ever succeed, and the compare-and-swap loops would spin.
 		return nil, fmt.Errorf("%w: memcached runs without CAS (-C)", cache.ErrUnsupported)
 	}
-	return it, ctxErr(ctx, err)
+	return it, err
 }
 
 // op is a gomemcache call that writes.

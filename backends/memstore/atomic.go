@@ -13,6 +13,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/decimal"
 )
 
 // Add stores a copy of value under key only if the key is absent (or has
@@ -100,7 +101,8 @@ func (s *Store) extend(ctx context.Context, key string, value []byte, ttl time.D
 // Increment adds delta to the decimal int64 stored under key, atomically,
 // and returns the result. A missing key is created holding delta without
 // expiry; an existing key keeps its expiry. A value that is not a decimal
-// int64 (as strconv.ParseInt reads it), or a result that would overflow,
+// int64 (canonical decimal text, as Redis reads it: "+5", "05" and "-0"
+// are not), or a result that would overflow,
 // gives cache.ErrNotInteger and changes nothing.
 func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, error) {
 	if err := s.check(ctx); err != nil {
@@ -115,9 +117,9 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, 
 		var expiresAt int64
 		result = delta
 		if found && old.live(now) {
-			n, perr := strconv.ParseInt(string(old.value), 10, 64)
+			n, ok := decimal.ParseInt64(old.value)
 			sum := n + delta
-			if perr != nil || (delta > 0 && sum < n) || (delta < 0 && sum > n) {
+			if !ok || (delta > 0 && sum < n) || (delta < 0 && sum > n) {
 				err = cache.ErrNotInteger
 				return old, otter.CancelOp
 			}

@@ -88,6 +88,8 @@ func (s *suite) testIncrement(t *testing.T) {
 		values := []string{
 			"abc", "1.5", "", "12abc", "1 ", " 1", "0x10", "1e3",
 			"9223372036854775808", "-9223372036854775809", "\x00", "-",
+			// Not canonical: Redis's INCRBY refuses them, so every store does.
+			"+5", "05", "007", "-0", "-05",
 		}
 		for i, v := range values {
 			k := e.key("k" + strconv.Itoa(i))

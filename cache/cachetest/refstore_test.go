@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/decimal"
 )
 
 // refBackend is the state that the refStores of one backend share: a map
@@ -249,8 +250,7 @@ func (s *refStore) Increment(ctx context.Context, key string, delta int64) (int6
 	it, ok := s.b.get(key)
 	var n int64
 	if ok {
-		var err error
-		if n, err = strconv.ParseInt(string(it.value), 10, 64); err != nil {
+		if n, ok = decimal.ParseInt64(it.value); !ok {
 			return 0, cache.ErrNotInteger
 		}
 		overflow := delta > 0 && n > math.MaxInt64-delta || delta < 0 && n < math.MinInt64-delta
