@@ -124,8 +124,9 @@
 // gomemcache hashes each key to one server and never fails over: while a
 // server is down, the operations on its keys fail and those on the other
 // servers' keys work. A GetMulti whose keys touch a server that is down
-// fails as a whole (the Store contract has no partial result); Clear("")
-// flushes the servers it reaches and reports the one it could not.
+// fails as a whole (the Store contract has no partial result). Clear("")
+// flushes the servers in the client's order and stops at the first that
+// fails: the servers before it are flushed, the ones after it are not.
 //
 // # Batches and connections
 //
