@@ -304,6 +304,23 @@ func BenchmarkMemcached(b *testing.B) {
 			b.Fatal("miss", err)
 		}
 	})
+	// With a Cache Timeout, each call carries a deadline. At least twice the
+	// client's Timeout away, the call still runs in the calling goroutine;
+	// closer, it runs in a goroutine of its own (see the package doc).
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"cache-timeout-inline", 4 * memcache.DefaultTimeout},
+		{"cache-timeout-goroutine", memcache.DefaultTimeout},
+	} {
+		bounded := cache.New[string, benchUser](store, &cache.Options[string, benchUser]{TTL: time.Hour, Timeout: tc.timeout})
+		modes(b, "GetStruct/impl="+tc.name, func(i int) {
+			if _, ok, err := bounded.Get(ctx, keyAt(i)); !ok || err != nil {
+				b.Fatal("miss", err)
+			}
+		})
+	}
 	modes(b, "SetStruct/impl=raw", func(i int) {
 		check(b, client.Set(&memcache.Item{Key: keyAt(i), Value: mustEncode(b, benchValue), Expiration: 3600}))
 	})
