@@ -26,6 +26,7 @@ type shared[K comparable, V any] struct {
 	prefix         string // "namespace:" or ""
 	key            func(K) string
 	codec          codec.Codec[V]
+	defaultTTL     time.Duration // Options.TTL
 	timeout        time.Duration
 	computeTimeout time.Duration
 	flights        singleflight.Group
@@ -33,8 +34,8 @@ type shared[K comparable, V any] struct {
 }
 
 // New returns a Cache over store. A nil opts means the defaults (see
-// Options). New panics if store is nil or opts.TTL is negative: both are
-// programming errors.
+// Options). New panics if store is nil or if opts.TTL, opts.Timeout or
+// opts.ComputeTimeout is negative: all are programming errors.
 func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	if store == nil {
 		panic("cache: New with a nil Store")
@@ -53,6 +54,7 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 		store:          store,
 		key:            o.Key,
 		codec:          o.Codec,
+		defaultTTL:     o.TTL,
 		timeout:        o.Timeout,
 		computeTimeout: o.ComputeTimeout,
 	}

@@ -224,6 +224,17 @@ func TestBadInput(t *testing.T) {
 		{"empty key get", third(c.Get(ctx, "")), cache.ErrInvalidKey},
 		{"empty key in set-multi", c.SetMulti(ctx, map[string]string{"ok": "v", " ": "v"}), cache.ErrInvalidKey},
 		{"empty key delete", second(c.Delete(ctx, "ok", "")), cache.ErrInvalidKey},
+		{"empty key add", c.Add(ctx, "", "v"), cache.ErrInvalidKey},
+		{"empty key exists", second(c.Exists(ctx, "")), cache.ErrInvalidKey},
+		{"empty key expire", second(c.Expire(ctx, "", time.Second)), cache.ErrInvalidKey},
+		{"empty key ttl", second(c.TTL(ctx, "")), cache.ErrInvalidKey},
+		{"empty key increment", second(c.Increment(ctx, "", 1)), cache.ErrInvalidKey},
+		{"empty key gets", fourth(c.Gets(ctx, "")), cache.ErrInvalidKey},
+		{"empty key compare-and-swap", c.CompareAndSwap(ctx, "", "v", cache.AbsentToken()), cache.ErrInvalidKey},
+		{"empty key get-multi", second(c.GetMulti(ctx, []string{"ok", " "})), cache.ErrInvalidKey},
+		{"empty key get-or-compute", second(c.GetOrCompute(ctx, "", computeV)), cache.ErrInvalidKey},
+		{"negative ttl compare-and-swap", c.WithTTL(-time.Second).CompareAndSwap(ctx, "k", "v", cache.AbsentToken()), cache.ErrInvalidTTL},
+		{"negative ttl get-or-compute", second(c.WithTTL(-time.Second).GetOrCompute(ctx, "k", computeV)), cache.ErrInvalidTTL},
 	}
 	for _, ch := range checks {
 		if !errors.Is(ch.err, ch.want) {
@@ -239,10 +250,21 @@ func TestBadInput(t *testing.T) {
 	mustPanic(t, "negative TTL", func() {
 		cache.New[string, string](s, &cache.Options[string, string]{TTL: -time.Second})
 	})
+	mustPanic(t, "negative Timeout", func() {
+		cache.New[string, string](s, &cache.Options[string, string]{Timeout: -time.Second})
+	})
+	mustPanic(t, "negative ComputeTimeout", func() {
+		cache.New[string, string](s, &cache.Options[string, string]{ComputeTimeout: -time.Second})
+	})
 }
+
+func computeV(context.Context) (string, error) { return "v", nil }
 
 func second[T any](_ T, err error) error        { return err }
 func third[T, U any](_ T, _ U, err error) error { return err }
+func fourth[T, U, W any](_ T, _ U, _ W, err error) error {
+	return err
+}
 
 func mustPanic(t *testing.T, name string, f func()) {
 	t.Helper()

@@ -32,11 +32,24 @@
 // Writes (Set, SetMulti, Add, CompareAndSwap, GetOrCompute) expire after the
 // cache's TTL (Options.TTL, 0 = never). A view made with [Cache.WithTTL]
 // writes with another TTL, or none: c.WithTTL(0).Set(...) never expires.
+// Increment is the exception: a counter it creates has no expiry and one it
+// changes keeps its own, as Redis's INCRBY does, so that a counter's window
+// is set once (with Expire) and not pushed back by every increment.
+//
+// # Namespaces
+//
+// Namespace "users" stores key 42 as "users:42", and Clear deletes exactly
+// the keys that start with "users:". Namespaces must not nest: the keys of
+// a cache with namespace "app:users" start with "app:", so they are keys of
+// a cache with namespace "app" too, which reads them and whose Clear
+// deletes them. Give sibling caches sibling namespaces ("app-users",
+// "app-orders", or "app:users" and "app:orders" with no cache on "app").
 //
 // # Errors
 //
-// Every error is an [*OpError] ("cache: get users:42: <cause>") and is
-// matched with errors.Is against the sentinels [ErrNotFound],
+// Every error is an [*OpError] ("cache: get users:42: <cause>"), or, from
+// GetMulti when several values fail to decode, the [errors.Join] of one
+// *OpError per key; either is matched with errors.Is against the sentinels [ErrNotFound],
 // [ErrExists], [ErrConflict], [ErrNotInteger], [ErrUnsupported],
 // [ErrInvalidKey], [ErrInvalidTTL], [ErrClosed], codec.ErrDecode, or the
 // context's errors.

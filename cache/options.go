@@ -13,6 +13,8 @@ import (
 type Options[K comparable, V any] struct {
 	// Namespace, when set, prefixes every key: key k is stored as
 	// "Namespace:" + Key(k). Clear deletes exactly the keys of the namespace.
+	// Namespaces must not nest ("app" and "app:users" share keys): see the
+	// package documentation.
 	Namespace string
 
 	// Key turns a K into the key's text. The default uses strings as they

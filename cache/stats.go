@@ -8,11 +8,11 @@ import (
 // Stats are the counters of a Cache since it was created. Views made with
 // WithTTL share their parent's counters.
 type Stats struct {
-	Hits         int64 // Get and GetMulti keys found
-	Misses       int64 // Get and GetMulti keys not found
+	Hits         int64 // keys found by Get, GetMulti (each place a key is asked for) and Gets
+	Misses       int64 // keys not found by Get, GetMulti and Gets
 	Sets         int64 // keys written by Set, SetMulti, Add, CompareAndSwap and GetOrCompute
 	Deletes      int64 // keys Delete found and removed
-	Errors       int64 // operations that failed (not counting misses, ErrExists or ErrConflict)
+	Errors       int64 // operations that failed (not counting misses, ErrExists or ErrConflict), and failed GetOrCompute computations
 	DecodeErrors int64 // values that were found but failed to decode (also counted in Errors)
 	Computations int64 // computations run by GetOrCompute
 }
