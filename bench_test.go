@@ -9,6 +9,7 @@ package typedcache_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -65,26 +66,47 @@ func keyAt(i int) string { return benchNames[benchOrder[i&(len(benchOrder)-1)]] 
 
 // parallel runs f in b.RunParallel, giving each goroutine its own
 // position in the key sequence.
-func parallel(b *testing.B, f func(i int)) {
+// An error of f fails the benchmark (with Error: FailNow is not allowed in
+// RunParallel's goroutines).
+func parallel(b *testing.B, f func(i int) error) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(benchOrder))
 		for pb.Next() {
-			f(i)
+			if err := f(i); err != nil {
+				b.Error(err)
+				return
+			}
 			i++
 		}
 	})
 }
 
-func serial(b *testing.B, f func(i int)) {
+func serial(b *testing.B, f func(i int) error) {
 	i := 0
 	for b.Loop() {
-		f(i)
+		if err := f(i); err != nil {
+			b.Fatal(err)
+		}
 		i++
 	}
 }
 
+// errMiss is what a benchmark body returns when a pre-filled key is missing.
+var errMiss = errors.New("miss")
+
+// hit returns nil for a hit, errMiss for a miss, or err.
+func hit(found bool, err error) error {
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errMiss
+	}
+	return nil
+}
+
 // modes runs f serially and in parallel.
-func modes(b *testing.B, name string, f func(i int)) {
+func modes(b *testing.B, name string, f func(i int) error) {
 	b.Run(name+"/mode=serial", func(b *testing.B) { b.ReportAllocs(); serial(b, f) })
 	b.Run(name+"/mode=parallel", func(b *testing.B) { b.ReportAllocs(); parallel(b, f) })
 }
@@ -93,6 +115,16 @@ func mustEncode(b *testing.B, v benchUser) []byte {
 	data, err := msgpack.Marshal(v)
 	if err != nil {
 		b.Fatal(err)
+	}
+	return data
+}
+
+// encodeUser is mustEncode for benchmark bodies, which may run in
+// RunParallel's goroutines: benchValue always encodes.
+func encodeUser(v benchUser) []byte {
+	data, err := msgpack.Marshal(v)
+	if err != nil {
+		panic(err)
 	}
 	return data
 }
@@ -126,43 +158,53 @@ func BenchmarkMemory(b *testing.B) {
 		check(b, users.Set(ctx, k, benchValue))
 	}
 
-	modes(b, "GetBytes/impl=raw", func(i int) {
+	modes(b, "GetBytes/impl=raw", func(i int) error {
 		if _, ok := raw.GetIfPresent(keyAt(i)); !ok {
-			b.Fatal("miss")
+			return errMiss
 		}
+		return nil
 	})
 	// What the Store contract asks of any store's Get: the caller owns the
 	// slice, so the engine's value is copied.
-	modes(b, "GetBytes/impl=raw-copy", func(i int) {
+	modes(b, "GetBytes/impl=raw-copy", func(i int) error {
 		v, ok := raw.GetIfPresent(keyAt(i))
 		if !ok {
-			b.Fatal("miss")
+			return errMiss
 		}
 		_ = append([]byte(nil), v...)
+		return nil
 	})
-	modes(b, "GetBytes/impl=cache", func(i int) {
-		if _, ok, err := bytesCache.Get(ctx, keyAt(i)); !ok || err != nil {
-			b.Fatal("miss", err)
-		}
+	modes(b, "GetBytes/impl=cache", func(i int) error {
+		_, ok, err := bytesCache.Get(ctx, keyAt(i))
+		return hit(ok, err)
 	})
-	modes(b, "GetStruct/impl=raw", func(i int) {
+	modes(b, "GetStruct/impl=raw", func(i int) error {
 		data, ok := raw.GetIfPresent("u:" + keyAt(i))
 		if !ok {
-			b.Fatal("miss")
+			return errMiss
 		}
 		var u benchUser
-		check(b, msgpack.Unmarshal(data, &u))
+		return msgpack.Unmarshal(data, &u)
 	})
-	modes(b, "GetStruct/impl=cache", func(i int) {
-		if _, ok, err := users.Get(ctx, keyAt(i)); !ok || err != nil {
-			b.Fatal("miss", err)
-		}
+	modes(b, "GetStruct/impl=cache", func(i int) error {
+		_, ok, err := users.Get(ctx, keyAt(i))
+		return hit(ok, err)
 	})
-	modes(b, "SetStruct/impl=raw", func(i int) {
-		raw.Set("u:"+keyAt(i), mustEncode(b, benchValue))
+	// A store keeps its own copy of what it is given, so the raw set copies
+	// too.
+	modes(b, "SetBytes/impl=raw", func(i int) error {
+		raw.Set(keyAt(i), append([]byte(nil), benchBytes...))
+		return nil
 	})
-	modes(b, "SetStruct/impl=cache", func(i int) {
-		check(b, users.Set(ctx, keyAt(i), benchValue))
+	modes(b, "SetBytes/impl=cache", func(i int) error {
+		return bytesCache.Set(ctx, keyAt(i), benchBytes)
+	})
+	modes(b, "SetStruct/impl=raw", func(i int) error {
+		raw.Set("u:"+keyAt(i), encodeUser(benchValue))
+		return nil
+	})
+	modes(b, "SetStruct/impl=cache", func(i int) error {
+		return users.Set(ctx, keyAt(i), benchValue)
 	})
 }
 
@@ -188,22 +230,23 @@ func BenchmarkRedis(b *testing.B) {
 	_, err := pipe.Exec(ctx)
 	check(b, err)
 
-	modes(b, "GetStruct/impl=raw", func(i int) {
+	modes(b, "GetStruct/impl=raw", func(i int) error {
 		data, err := client.Get(ctx, keyAt(i)).Bytes()
-		check(b, err)
-		var u benchUser
-		check(b, msgpack.Unmarshal(data, &u))
-	})
-	modes(b, "GetStruct/impl=cache", func(i int) {
-		if _, ok, err := users.Get(ctx, keyAt(i)); !ok || err != nil {
-			b.Fatal("miss", err)
+		if err := err; err != nil {
+			return err
 		}
+		var u benchUser
+		return msgpack.Unmarshal(data, &u)
 	})
-	modes(b, "SetStruct/impl=raw", func(i int) {
-		check(b, client.Set(ctx, keyAt(i), mustEncode(b, benchValue), time.Hour).Err())
+	modes(b, "GetStruct/impl=cache", func(i int) error {
+		_, ok, err := users.Get(ctx, keyAt(i))
+		return hit(ok, err)
 	})
-	modes(b, "SetStruct/impl=cache", func(i int) {
-		check(b, users.Set(ctx, keyAt(i), benchValue))
+	modes(b, "SetStruct/impl=raw", func(i int) error {
+		return client.Set(ctx, keyAt(i), encodeUser(benchValue), time.Hour).Err()
+	})
+	modes(b, "SetStruct/impl=cache", func(i int) error {
+		return users.Set(ctx, keyAt(i), benchValue)
 	})
 
 	keys := benchNames[:100]
@@ -293,16 +336,17 @@ func BenchmarkMemcached(b *testing.B) {
 		check(b, client.Set(&memcache.Item{Key: k, Value: encoded, Expiration: 3600}))
 	}
 
-	modes(b, "GetStruct/impl=raw", func(i int) {
+	modes(b, "GetStruct/impl=raw", func(i int) error {
 		it, err := client.Get(keyAt(i))
-		check(b, err)
-		var u benchUser
-		check(b, msgpack.Unmarshal(it.Value, &u))
-	})
-	modes(b, "GetStruct/impl=cache", func(i int) {
-		if _, ok, err := users.Get(ctx, keyAt(i)); !ok || err != nil {
-			b.Fatal("miss", err)
+		if err := err; err != nil {
+			return err
 		}
+		var u benchUser
+		return msgpack.Unmarshal(it.Value, &u)
+	})
+	modes(b, "GetStruct/impl=cache", func(i int) error {
+		_, ok, err := users.Get(ctx, keyAt(i))
+		return hit(ok, err)
 	})
 	// With a Cache Timeout, each call carries a deadline. At least twice the
 	// client's Timeout away, the call still runs in the calling goroutine;
@@ -315,17 +359,16 @@ func BenchmarkMemcached(b *testing.B) {
 		{"cache-timeout-goroutine", memcache.DefaultTimeout},
 	} {
 		bounded := cache.New[string, benchUser](store, &cache.Options[string, benchUser]{TTL: time.Hour, Timeout: tc.timeout})
-		modes(b, "GetStruct/impl="+tc.name, func(i int) {
-			if _, ok, err := bounded.Get(ctx, keyAt(i)); !ok || err != nil {
-				b.Fatal("miss", err)
-			}
+		modes(b, "GetStruct/impl="+tc.name, func(i int) error {
+			_, ok, err := bounded.Get(ctx, keyAt(i))
+			return hit(ok, err)
 		})
 	}
-	modes(b, "SetStruct/impl=raw", func(i int) {
-		check(b, client.Set(&memcache.Item{Key: keyAt(i), Value: mustEncode(b, benchValue), Expiration: 3600}))
+	modes(b, "SetStruct/impl=raw", func(i int) error {
+		return client.Set(&memcache.Item{Key: keyAt(i), Value: encodeUser(benchValue), Expiration: 3600})
 	})
-	modes(b, "SetStruct/impl=cache", func(i int) {
-		check(b, users.Set(ctx, keyAt(i), benchValue))
+	modes(b, "SetStruct/impl=cache", func(i int) error {
+		return users.Set(ctx, keyAt(i), benchValue)
 	})
 	keys := benchNames[:100]
 	b.Run("GetMulti100/impl=raw", func(b *testing.B) {
@@ -358,10 +401,9 @@ func BenchmarkMemcached(b *testing.B) {
 		b.Run("ParallelGet/maxidle="+strconv.Itoa(idle)+"/impl=cache", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8)
-			parallel(b, func(i int) {
-				if _, ok, err := u.Get(ctx, keyAt(i)); !ok || err != nil {
-					b.Fatal("miss", err)
-				}
+			parallel(b, func(i int) error {
+				_, ok, err := u.Get(ctx, keyAt(i))
+				return hit(ok, err)
 			})
 		})
 		c.Close()
