@@ -7,10 +7,10 @@
 #   - one standalone redis-server            -> REDIS_ADDR=127.0.0.1:P
 #   - a 3-master Redis Cluster (no replicas)  -> REDIS_CLUSTER_ADDRS=127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
 #   - two memcached servers                   -> MEMCACHED_ADDRS=127.0.0.1:M1,127.0.0.1:M2
-# exports those variables, runs `go vet ./...` and then
+# exports those variables, runs `go vet ./...`, gofmt and staticcheck, then
 # `go test -race -count=1 -timeout 15m [flags...] ./...`, stops every server it
 # started (also when the tests fail or the script is interrupted) and exits with
-# go test's exit status (or go vet's, when go vet failed and go test passed).
+# go test's exit status (or 1 when a static check failed and go test passed).
 #
 # If one of the three variables is already set (your own servers), it is used
 # as is and nothing is started for it.
@@ -334,8 +334,17 @@ if ((SERVERS_ONLY)); then
 fi
 
 set +e
-go vet ./...
-vet_status=$?
+# Static checks: go vet, gofmt and staticcheck (pinned; `go run pkg@version`
+# leaves go.mod alone). Their failures fail the script after the tests ran.
+vet_status=0
+go vet ./... || vet_status=$?
+unformatted=$(gofmt -l . 2>&1)
+if [[ -n $unformatted ]]; then
+	log "gofmt would change:"
+	echo "$unformatted" >&2
+	vet_status=1
+fi
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... || vet_status=$?
 
 # go test runs in its own process group (set -m) so that an interrupted script
 # can stop it together with the test binaries it started.
@@ -348,7 +357,7 @@ test_status=$?
 GO_PID=""
 
 if ((vet_status != 0)); then
-	log "go vet failed (exit $vet_status)"
+	log "static checks (go vet, gofmt, staticcheck) failed"
 	((test_status == 0)) && test_status=$vet_status
 fi
 exit "$test_status"
