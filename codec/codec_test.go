@@ -123,3 +123,44 @@ func TestEncodeError(t *testing.T) {
 		t.Fatalf("got %v; want an error matching codec.ErrEncode", err)
 	}
 }
+
+// record has a slice of a type the msgpack decoder allocates in one go for
+// the length the bytes claim.
+type record struct {
+	ID  int64
+	IDs []int64
+}
+
+// TestMsgPackCorrupt checks that corrupt bytes claiming huge lengths or deep
+// nesting fail with ErrDecode, instead of making the decoder allocate what
+// they claim or overflow the stack, both fatal.
+func TestMsgPackCorrupt(t *testing.T) {
+	deep := append([]byte("\x81\xa1x"), bytes.Repeat([]byte{0x91}, 8<<20)...)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"slice of 2^31-1 in a struct", decErr(codec.MsgPack[record](), []byte("\x82\xa2ID\x01\xa3IDs\xdd\x7f\xff\xff\xff"))},
+		{"slice of 1.6e9 in a map", decErr(codec.MsgPack[map[string][]int](), []byte("\x81\xa3a\x86\x91\xdd^\x8f\xfb\x01"))},
+		{"slice of 2^31-1 in a slice", decErr(codec.MsgPack[[][]int64](), []byte("\x91\xdd\x7f\xff\xff\xff\x01"))},
+		{"string of 4 GB", decErr(codec.MsgPack[[]string](), []byte("\x91\xdb\xff\xff\xff\xffabc"))},
+		{"8M arrays deep in an unknown field", decErr(codec.MsgPack[record](), deep)},
+		{"8M arrays deep", decErr(codec.MsgPack[any](), deep[3:])},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, codec.ErrDecode) {
+			t.Errorf("%s: got error %v; want one matching codec.ErrDecode", tt.name, tt.err)
+		}
+	}
+}
+
+// TestMsgPackTrailing checks that bytes after the value are ignored, as
+// msgpack.Unmarshal ignores them.
+func TestMsgPackTrailing(t *testing.T) {
+	u := user{ID: 1, Name: "x"}
+	data := append(mustEnc(codec.MsgPack[user](), u), 0xc1, 0xdd, 0xff)
+	got, err := codec.MsgPack[user]().Decode(data)
+	if err != nil || !reflect.DeepEqual(got, u) {
+		t.Fatalf("Decode(encoding + trailing bytes): got %+v, %v; want %+v, nil", got, err, u)
+	}
+}

@@ -36,6 +36,10 @@ func FuzzMsgPack(f *testing.F) {
 		mustEnc(codec.MsgPack[user](), user{ID: 1, Name: "x", Tags: []string{"t"}}), []byte{0xc1}, nil)
 }
 
+func FuzzMsgPackRecord(f *testing.F) {
+	fuzzDecode(f, codec.MsgPack[record](), mustEnc(codec.MsgPack[record](), record{ID: 1, IDs: []int64{2, 3}}))
+}
+
 func FuzzMsgPackMap(f *testing.F) {
 	fuzzDecode(f, codec.MsgPack[map[string][]int](), mustEnc(codec.MsgPack[map[string][]int](), map[string][]int{"a": {1}}))
 }

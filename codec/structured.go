@@ -13,6 +13,11 @@ import (
 // (github.com/vmihailenco/msgpack/v5), compact and fast; the default for
 // structs, maps and slices. Struct fields are named by their `msgpack` tags,
 // else by their Go names.
+//
+// Decode checks the bytes before decoding them: a value that is truncated,
+// claims more items or bytes than follow, or nests arrays and maps deeper
+// than 10000 levels (as encoding/json allows) fails with ErrDecode. Bytes
+// after the value are ignored, as msgpack.Unmarshal ignores them.
 func MsgPack[V any]() Codec[V] { return msgpackCodec[V]{} }
 
 type msgpackCodec[V any] struct{}
@@ -28,6 +33,12 @@ func (msgpackCodec[V]) Encode(v V) ([]byte, error) {
 func (msgpackCodec[V]) Decode(data []byte) (v V, err error) {
 	if len(data) == 0 {
 		return v, decodeError("msgpack", fmt.Errorf("empty input"))
+	}
+	// msgpack v5.4.1 allocates a slice of the length the bytes claim, and
+	// recurses once per level of nesting: corrupt bytes could exhaust the
+	// memory or the stack, both fatal. Check the value first.
+	if _, err := checkMsgpack(data); err != nil {
+		return v, decodeError("msgpack", err)
 	}
 	d := msgpackDecoders.Get().(*msgpackDecoder)
 	defer func() {
