@@ -26,3 +26,20 @@ func BenchmarkMsgPackDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIntDecode measures the decimal codec of a named integer type,
+// which works through reflection, against that of int64.
+func BenchmarkIntDecode(b *testing.B) {
+	data := []byte("1234567")
+	b.Run("int64", func(b *testing.B) { benchDecode(b, codec.Default[int64](), data) })
+	b.Run("named", func(b *testing.B) { benchDecode(b, codec.Default[count](), data) })
+}
+
+func benchDecode[V any](b *testing.B, c codec.Codec[V], data []byte) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

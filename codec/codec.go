@@ -70,8 +70,15 @@ func (c funcCodec[V]) Decode(data []byte) (v V, err error) {
 // Default returns the codec the cache uses for V when none is given:
 // [String] for string, [Bytes] for []byte, decimal text for the integer,
 // float and bool types (so that Increment and Get of one key agree), and
-// [MsgPack] for everything else (structs, maps, slices, pointers, and named
-// types).
+// [MsgPack] for everything else (structs, maps, slices, arrays, pointers).
+//
+// A type of another name is stored as its kind is: a named integer, float
+// or bool type (type Count int64, time.Duration) as decimal text or "1" and
+// "0", a named string type as its bytes, a named byte slice type as itself,
+// with the text format and the ErrDecode failures of [Int], [Uint], [Float],
+// [Bool], [String] and [Bytes] for the type's size (a type Small int8 fails
+// to decode "128"). These codecs work through reflection; the builtin types
+// get the codecs above.
 func Default[V any]() Codec[V] {
 	var zero V
 	var c any
@@ -100,6 +107,8 @@ func Default[V any]() Codec[V] {
 		c = Uint[uint32]()
 	case uint64:
 		c = Uint[uint64]()
+	case uintptr:
+		c = Uint[uintptr]()
 	case float32:
 		c = Float[float32]()
 	case float64:
@@ -107,6 +116,9 @@ func Default[V any]() Codec[V] {
 	case bool:
 		c = Bool()
 	default:
+		if k := kindCodec[V](); k != nil {
+			return k
+		}
 		return MsgPack[V]()
 	}
 	return c.(Codec[V])
