@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -34,8 +35,9 @@ type shared[K comparable, V any] struct {
 }
 
 // New returns a Cache over store. A nil opts means the defaults (see
-// Options). New panics if store is nil or if opts.TTL, opts.Timeout or
-// opts.ComputeTimeout is negative: all are programming errors.
+// Options). New panics if store is nil, if opts.TTL, opts.Timeout or
+// opts.ComputeTimeout is negative, or if opts.Namespace contains a NUL byte:
+// all are programming errors.
 func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	if store == nil {
 		panic("cache: New with a nil Store")
@@ -49,6 +51,9 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	}
 	if o.Timeout < 0 || o.ComputeTimeout < 0 {
 		panic("cache: New with a negative timeout")
+	}
+	if strings.IndexByte(o.Namespace, ReservedKeyByte) >= 0 {
+		panic("cache: New with a Namespace that contains a NUL byte")
 	}
 	s := &shared[K, V]{
 		store:          store,
@@ -115,10 +120,11 @@ func (c *Cache[K, V]) Close() error { return c.store.Close() }
 func (c *Cache[K, V]) Timeout() time.Duration { return c.timeout }
 
 // BuildKey returns the full store key of k, like Key, or an error matching
-// ErrInvalidKey if the key function gives an empty key.
+// ErrInvalidKey if the key function gives an empty key or one that contains
+// a NUL byte (see ReservedKeyByte).
 func (c *Cache[K, V]) BuildKey(k K) (string, error) {
 	s := c.key(k)
-	if s == "" {
+	if s == "" || strings.IndexByte(s, ReservedKeyByte) >= 0 {
 		return "", ErrInvalidKey
 	}
 	if c.prefix == "" {
@@ -126,6 +132,12 @@ func (c *Cache[K, V]) BuildKey(k K) (string, error) {
 	}
 	return c.prefix + s, nil
 }
+
+// ReservedKeyByte, NUL, never appears in a key the Cache builds: BuildKey
+// rejects a key whose text contains it, and New a namespace. Packages built
+// on the Cache (memo) derive keys of their own by appending it and a suffix
+// to a Cache key, so that no user key can ever be one of them.
+const ReservedKeyByte = '\x00'
 
 // noCancel is the cancel function of a context without a timeout. It is a
 // package variable so that the hot path allocates no closure.

@@ -225,6 +225,8 @@ func TestBadInput(t *testing.T) {
 		{"empty key in set-multi", c.SetMulti(ctx, map[string]string{"ok": "v", " ": "v"}), cache.ErrInvalidKey},
 		{"empty key delete", second(c.Delete(ctx, "ok", "")), cache.ErrInvalidKey},
 		{"empty key add", c.Add(ctx, "", "v"), cache.ErrInvalidKey},
+		{"NUL in key set", c.Set(ctx, "a\x00b", "v"), cache.ErrInvalidKey},
+		{"NUL in key get", third(c.Get(ctx, "a\x00memo:none")), cache.ErrInvalidKey},
 		{"empty key exists", second(c.Exists(ctx, "")), cache.ErrInvalidKey},
 		{"empty key expire", second(c.Expire(ctx, "", time.Second)), cache.ErrInvalidKey},
 		{"empty key ttl", second(c.TTL(ctx, "")), cache.ErrInvalidKey},
@@ -241,7 +243,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: got %v; want %v", ch.name, ch.err, ch.want)
 		}
 	}
-	for _, k := range []string{"k", "ok", ""} {
+	for _, k := range []string{"k", "ok", "", "a\x00b"} {
 		if _, err := s.Get(ctx, k); !errors.Is(err, cache.ErrNotFound) {
 			t.Errorf("key %q written by a rejected call", k)
 		}
@@ -249,6 +251,9 @@ func TestBadInput(t *testing.T) {
 	mustPanic(t, "nil store", func() { cache.New[string, string](nil, nil) })
 	mustPanic(t, "negative TTL", func() {
 		cache.New[string, string](s, &cache.Options[string, string]{TTL: -time.Second})
+	})
+	mustPanic(t, "NUL in Namespace", func() {
+		cache.New[string, string](s, &cache.Options[string, string]{Namespace: "a\x00"})
 	})
 	mustPanic(t, "negative Timeout", func() {
 		cache.New[string, string](s, &cache.Options[string, string]{Timeout: -time.Second})

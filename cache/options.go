@@ -19,7 +19,8 @@ type Options[K comparable, V any] struct {
 
 	// Key turns a K into the key's text. The default uses strings as they
 	// are, integers in decimal, then fmt.Stringer, then fmt.Sprint. A Key
-	// function that returns "" for some k makes operations on k fail with
+	// function that returns "" for some k, or text containing a NUL byte
+	// (reserved: see ReservedKeyByte), makes operations on k fail with
 	// ErrInvalidKey.
 	Key func(K) string
 
