@@ -4,25 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/typedcache/typedcache/backends/memstore"
-	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
 	"github.com/typedcache/typedcache/lock"
 )
 
 func ExampleNewRedLock() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "reports"})
 
 	l := lock.NewRedLock(c, "daily", 30*time.Second, nil)
 	if err := l.Acquire(ctx); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	fmt.Println("held:", l.Key())
 	// ... build the report; Extend the lease if it takes longer ...
@@ -32,13 +33,142 @@ func ExampleNewRedLock() {
 	// Output: held: reports:daily-lock
 }
 
-func ExampleRedLock_Do() {
+func ExampleRedLock_Acquire() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	err := lock.NewRedLock(c, "job", time.Minute, nil).Do(ctx, func(ctx context.Context) error {
+	holder := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err := holder.Acquire(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer holder.Release(ctx)
+
+	// Acquire waits as long as its context lets it.
+	ctx2, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err = lock.NewRedLock(c, "job", time.Minute, nil).Acquire(ctx2)
+	fmt.Println(errors.Is(err, lock.ErrNotObtained), errors.Is(err, context.DeadlineExceeded))
+	// Output: true true
+}
+
+func ExampleRedLock_TryAcquire() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	// One RedLock per would-be holder.
+	a := lock.NewRedLock(c, "job", time.Minute, nil)
+	b := lock.NewRedLock(c, "job", time.Minute, nil)
+	for _, l := range []*lock.RedLock{a, b} {
+		ok, err := l.TryAcquire(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ok)
+	}
+	if err := a.Release(ctx); err != nil {
+		log.Fatal(err)
+	}
+	ok, err := b.TryAcquire(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ok)
+	// Output:
+	// true
+	// false
+	// true
+}
+
+func ExampleRedLock_Release() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	l := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err := l.Acquire(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(l.Release(ctx))
+	// A lock released already (or whose lease ran out) is not held.
+	err = l.Release(ctx)
+	fmt.Println(errors.Is(err, lock.ErrNotHeld))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleRedLock_Extend() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	l := lock.NewRedLock(c, "import", 10*time.Second, nil)
+	if err := l.Acquire(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer l.Release(ctx)
+
+	// The work takes longer than planned: ask for another minute.
+	if err := l.Extend(ctx, time.Minute); err != nil {
+		log.Fatal(err) // ErrNotHeld: the lease ran out, stop working
+	}
+	fmt.Println(l.Lease(), l.Remaining().Round(time.Second))
+	// Output: 10s 1m0s
+}
+
+func ExampleRedLock_Held() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	l := lock.NewRedLock(c, "job", time.Minute, nil)
+	fmt.Println(l.Held())
+	if err := l.Acquire(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(l.Held())
+	if err := l.Release(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(l.Held())
+	// Output:
+	// false
+	// true
+	// false
+}
+
+func ExampleRedLock_Do() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	err = lock.NewRedLock(c, "job", time.Minute, nil).Do(ctx, func(ctx context.Context) error {
 		fmt.Println("only one holder runs this at a time")
 		return nil
 	})
@@ -50,7 +180,10 @@ func ExampleRedLock_Do() {
 
 func ExampleRedLock_AcquireOrWait() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
@@ -59,65 +192,132 @@ func ExampleRedLock_AcquireOrWait() {
 	l := lock.NewRedLock(c, "k", 5*time.Second, nil)
 	held, err := l.AcquireOrWait(ctx)
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	if held {
 		defer l.Release(ctx)
-		c.Set(ctx, "k", "computed")
+		if err := c.Set(ctx, "k", "computed"); err != nil {
+			log.Fatal(err)
+		}
 	}
-	v, _, _ := c.Get(ctx, "k")
-	fmt.Println(held, v)
-	// Output: true computed
+	v, found, err := c.Get(ctx, "k")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(held, v, found)
+	// Output: true computed true
 }
 
 func ExampleRedLock_Fence() {
 	ctx := context.Background()
-	// Fencing tokens need a store that hands them out: Redis or memory.
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer client.Close()
-	c := cache.New[string, string](redisstore.New(client, nil), nil)
+	// Fencing tokens need a store that hands them out (cache.Fencer):
+	// Redis or memory, not Memcached.
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
 
-	l := lock.NewRedLock(c, "ledger", 10*time.Second, nil)
-	if err := l.Acquire(ctx); err != nil {
-		return
-	}
-	defer l.Release(ctx)
-	if fence, ok := l.Fence(); ok {
-		// Send fence with every write; the resource rejects a fence
+	l := lock.NewRedLock(c, "ledger", 10*time.Second, &lock.Options{Fencing: true})
+	for range 2 {
+		if err := l.Acquire(ctx); err != nil {
+			log.Fatal(err)
+		}
+		// Send the fence with every write; the resource rejects a fence
 		// smaller than the largest it has seen.
-		_ = fence
+		if fence, ok := l.Fence(); ok {
+			fmt.Println("fence", fence)
+		}
+		if err := l.Release(ctx); err != nil {
+			log.Fatal(err)
+		}
 	}
+	// Output:
+	// fence 1
+	// fence 2
 }
 
 func ExampleNewOptimisticLock() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, int](store, nil)
-	c.Set(ctx, "stock", 10)
+	if err := c.Set(ctx, "stock", 10); err != nil {
+		log.Fatal(err)
+	}
 
 	ol, err := lock.NewOptimisticLock(ctx, c, "stock")
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	n, _ := ol.Value()
-	c.Set(ctx, "stock", 7) // another writer gets there first
+	n, found := ol.Value()
+	fmt.Println(n, found)
+	if err := c.Set(ctx, "stock", 7); err != nil { // another writer gets there first
+		log.Fatal(err)
+	}
 	err = ol.CAS(ctx, n-1)
 	fmt.Println(errors.Is(err, lock.ErrConflict))
-	// Output: true
+	// Output:
+	// 10 true
+	// true
+}
+
+func ExampleOptimisticLock_CAS() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, []string](store, nil)
+
+	// Create the key only if nobody else has meanwhile.
+	ol, err := lock.NewOptimisticLock(ctx, c, "admins")
+	if err != nil {
+		log.Fatal(err)
+	}
+	admins, found := ol.Value()
+	fmt.Println(admins, found)
+	if err := ol.CAS(ctx, append(admins, "ada")); err != nil {
+		log.Fatal(err) // ErrConflict: read again and retry, or give up
+	}
+	// The token is spent: read again before the next write.
+	err = ol.CAS(ctx, []string{"bob"})
+	fmt.Println(errors.Is(err, lock.ErrConflict))
+
+	admins, _, err = c.Get(ctx, "admins")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(admins)
+	// Output:
+	// [] false
+	// true
+	// [ada]
 }
 
 func ExampleUpdate() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	type cart struct{ Items []string }
 	c := cache.New[string, cart](store, nil)
 
+	// fn may run several times, so it has no side effects.
 	v, err := lock.Update(ctx, c, "cart:1", func(old cart, found bool) (cart, error) {
 		old.Items = append(old.Items, "book")
 		return old, nil
 	}, nil)
-	fmt.Println(v.Items, err)
-	// Output: [book] <nil>
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v.Items)
+	// Output: [book]
 }

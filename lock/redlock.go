@@ -27,6 +27,14 @@ type Options struct {
 	// ReleaseTimeout bounds Release, which runs even when its context is
 	// already cancelled. Default: 5s.
 	ReleaseTimeout time.Duration
+
+	// Fencing makes every acquisition also take a fencing token (see
+	// Fence), on stores that hand them out (cache.Fencer: Redis and
+	// memory). The token is a counter kept in a key of its own beside the
+	// lock key, which never expires, so that the numbers never go back:
+	// one small key for every lock name ever fenced. Turn it on for locks
+	// whose names are a bounded set, not for a lock per cached item.
+	Fencing bool
 }
 
 // RedLock is a lease lock kept in the cache's store: the lock key holds a
@@ -114,8 +122,9 @@ func (l *RedLock) Remaining() time.Duration {
 
 // Fence returns the fencing token of the current acquisition: a number that
 // grows with every acquisition of the lock key, whoever the holder. ok is
-// false when the lock is not held or the store cannot hand out fencing tokens
-// (it does not implement cache.Fencer; Memcached).
+// false when the lock is not held, when the RedLock was made without
+// Options.Fencing, or when the store cannot hand out fencing tokens (it does
+// not implement cache.Fencer; Memcached).
 func (l *RedLock) Fence() (fence int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -140,7 +149,7 @@ func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	start := time.Now()
 	var fence int64
 	var err error
-	if f, ok := l.store.(cache.Fencer); ok {
+	if f, ok := l.store.(cache.Fencer); ok && l.opts.Fencing {
 		fence, err = f.AddFenced(ctx, l.key, token, l.lease)
 	} else {
 		err = l.store.Add(ctx, l.key, token, l.lease)

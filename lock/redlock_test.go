@@ -359,7 +359,7 @@ func TestRedLockFence(t *testing.T) {
 		_, fencing := s.(cache.Fencer)
 		var last int64
 		for i := range 5 {
-			l := lock.NewRedLock(c, "key", 10*time.Second, nil)
+			l := lock.NewRedLock(c, "key", 10*time.Second, &lock.Options{Fencing: true})
 			if err := l.Acquire(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -377,6 +377,38 @@ func TestRedLockFence(t *testing.T) {
 			if _, ok := l.Fence(); ok {
 				t.Fatal("Fence after Release: ok; want not held")
 			}
+		}
+	})
+}
+
+// Without Options.Fencing a lock takes no fencing token and counts
+// nothing: a lock per cached item (memo) must not leave a counter per item
+// behind.
+func TestRedLockWithoutFencing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[string](t, s, ns)
+		l := lock.NewRedLock(c, "item", 10*time.Second, nil)
+		if err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.Fence(); ok {
+			t.Fatal("Fence without Options.Fencing: ok; want no token")
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.(cache.Fencer); !ok {
+			return
+		}
+		// No counter was taken: the first fenced acquisition gets 1.
+		fenced := lock.NewRedLock(c, "item", 10*time.Second, &lock.Options{Fencing: true})
+		if err := fenced.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer fenced.Release(ctx)
+		if f, ok := fenced.Fence(); !ok || f != 1 {
+			t.Fatalf("first fenced acquisition after unfenced ones: fence %d, %v; want 1, true", f, ok)
 		}
 	})
 }
