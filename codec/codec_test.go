@@ -122,6 +122,11 @@ func TestEncodeError(t *testing.T) {
 	if !errors.Is(err, codec.ErrEncode) {
 		t.Fatalf("got %v; want an error matching codec.ErrEncode", err)
 	}
+	// msgpack.Marshal panics on a uintptr.
+	_, err = codec.MsgPack[struct{ P uintptr }]().Encode(struct{ P uintptr }{1})
+	if !errors.Is(err, codec.ErrEncode) {
+		t.Fatalf("got %v; want an error matching codec.ErrEncode", err)
+	}
 }
 
 // record has a slice of a type the msgpack decoder allocates in one go for

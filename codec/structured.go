@@ -22,8 +22,14 @@ func MsgPack[V any]() Codec[V] { return msgpackCodec[V]{} }
 
 type msgpackCodec[V any] struct{}
 
-func (msgpackCodec[V]) Encode(v V) ([]byte, error) {
-	b, err := msgpack.Marshal(v)
+func (msgpackCodec[V]) Encode(v V) (b []byte, err error) {
+	defer func() {
+		// msgpack v5.4.1 panics on a uintptr, for one.
+		if r := recover(); r != nil {
+			b, err = nil, encodeError("msgpack", fmt.Errorf("panic: %v", r))
+		}
+	}()
+	b, err = msgpack.Marshal(v)
 	if err != nil {
 		return nil, encodeError("msgpack", err)
 	}
