@@ -21,9 +21,9 @@ import (
 // without error and without a round trip.
 //
 // TTLs: a ttl of 0 means "no expiry"; a positive ttl means the key expires
-// after it, at the store's resolution, never earlier than asked by more than
-// that resolution and never "never" (a store with whole-second expiry rounds
-// up). The Cache never passes a negative ttl. A key that has expired must
+// after it: never earlier than asked (a lock's lease relies on it), later by
+// at most the store's resolution, and never "never" (a store with
+// whole-second expiry rounds up). The Cache never passes a negative ttl. A key that has expired must
 // never be returned by any method.
 //
 // The conformance suite in package cachetest checks every clause below.

@@ -30,8 +30,12 @@
 // # Expiry
 //
 // memcached expires items at whole seconds. A ttl is rounded up to whole
-// seconds, so that a ttl of 1ms becomes 1s and never 0, which memcached reads
-// as "never expires". A ttl of more than 30 days is sent as an absolute Unix
+// seconds, so that a ttl of 1ms never becomes 0, which memcached reads as
+// "never expires", and one second is added: memcached's clock ticks once a
+// second, so an item stored for n seconds lives between n-1 and n, and one
+// stored for n+1 lives at least the n asked. A key never expires early (a
+// lock's lease relies on it) and lives at most two seconds longer than
+// asked. A ttl of more than 30 days is sent as an absolute Unix
 // time (now + ttl), as memcached reads any larger number as one; memcached
 // cannot express a time past January 2038, and a later expiry is cut to it.
 // A ttl of 0 is no expiry.

@@ -78,17 +78,23 @@ func newExpiry(ttl time.Duration, old uint32, now time.Time) (exptime int32, fla
 
 // expiry returns the exptime and the flags (the expiry stamp) of a write
 // with ttl at time now. A ttl of 0 is no expiry; a positive ttl is rounded up
-// to whole seconds, so that it never becomes 0 ("never"); more than 30 days
-// is sent as an absolute Unix time.
+// to whole seconds, so that it never becomes 0 ("never"), plus one second;
+// more than 30 days is sent as an absolute Unix time.
+//
+// The extra second is because memcached's clock ticks in whole seconds: an
+// item stored with exptime n lives between n-1 and n seconds, depending on
+// where in its second the server is. Sent n+1, it lives at least the n
+// seconds asked, so that a lock's lease never ends before its holder's
+// estimate of it.
 func expiry(ttl time.Duration, now time.Time) (exptime int32, flags uint32) {
 	if ttl <= 0 {
 		return 0, 0
 	}
 	abs := unixCeil(now, ttl)
-	if secs := ceilSeconds(ttl); secs <= maxRelative {
+	if secs := ceilSeconds(ttl) + 1; secs <= maxRelative {
 		exptime = int32(secs)
 	} else {
-		exptime = clampInt32(abs)
+		exptime = clampInt32(abs + 1)
 	}
 	return exptime, stamp(abs)
 }

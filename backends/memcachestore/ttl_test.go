@@ -13,15 +13,18 @@ func TestExpiry(t *testing.T) {
 		ttl  time.Duration
 		want int32
 	}{
+		// Rounded up to whole seconds, plus one: see expiry.
 		{0, 0},
-		{time.Nanosecond, 1},
-		{time.Millisecond, 1},
-		{time.Second, 1},
-		{1500 * time.Millisecond, 2},
-		{time.Hour, 3600},
-		{30 * day, 30 * 24 * 3600},
-		{30*day + time.Millisecond, 1_800_000_000 + 30*24*3600 + 1},
-		{31 * day, 1_800_000_000 + 31*24*3600 + 1}, // now has 250ms: rounded up
+		{time.Nanosecond, 2},
+		{time.Millisecond, 2},
+		{time.Second, 2},
+		{1500 * time.Millisecond, 3},
+		{time.Hour, 3601},
+		{30*day - time.Second, 30 * 24 * 3600},
+		// Past 30 days, absolute: now has 250ms, rounded up, plus one.
+		{30 * day, 1_800_000_000 + 30*24*3600 + 2},
+		{30*day + time.Millisecond, 1_800_000_000 + 30*24*3600 + 2},
+		{31 * day, 1_800_000_000 + 31*24*3600 + 2},
 		{100 * 365 * day, math.MaxInt32},
 	}
 	for _, tt := range tests {
@@ -79,7 +82,7 @@ func TestExpiryOnServer(t *testing.T) {
 		}
 		wantValue(t, s, k("long"), []byte("v"))
 	}
-	// A 1ms ttl is one second, not 0 ("never").
+	// A 1ms ttl is two seconds at most, not 0 ("never").
 	mustSet(t, s, k("ms"), []byte("v"), time.Millisecond)
 	waitMissing(t, s, k("ms"), 5*time.Second)
 
@@ -90,5 +93,36 @@ func TestExpiryOnServer(t *testing.T) {
 	waitMissing(t, s, k("e"), 5*time.Second)
 	if ok, err := s.Expire(ctx, k("e"), time.Second); ok || err != nil {
 		t.Fatalf("Expire(missing) = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// A key never expires before its ttl has passed, though memcached's clock
+// ticks in whole seconds: a lock's lease relies on it. Each round writes a
+// key with a 1s ttl at another point of the server's second and checks it
+// is still there until just before the ttl ends.
+func TestExpiryNeverEarly(t *testing.T) {
+	s, _, k := testStore(t)
+	ctx := t.Context()
+	const ttl = time.Second
+	for round := range 6 {
+		key := k("early")
+		start := time.Now()
+		mustSet(t, s, key, []byte("v"), ttl)
+		for {
+			ok, err := s.Exists(ctx, key)
+			elapsed := time.Since(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if elapsed >= ttl-50*time.Millisecond {
+				break // the check is over; what follows is allowed
+			}
+			if !ok {
+				t.Fatalf("round %d: key with ttl %v gone after %v; want it kept for the whole ttl", round, ttl, elapsed)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// Start the next round at another point of the server's second.
+		time.Sleep(170 * time.Millisecond)
 	}
 }
