@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/typedcache/typedcache/backends/memstore"
@@ -20,7 +21,7 @@ func Example() {
 	ctx := context.Background()
 	store, err := memstore.New(nil)
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	defer store.Close()
 
@@ -29,7 +30,7 @@ func Example() {
 		TTL:       10 * time.Minute,
 	})
 	if err := users.Set(ctx, 42, User{Name: "Ada", Email: "ada@example.com"}); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	u, found, err := users.Get(ctx, 42)
 	fmt.Println(u.Name, found, err)
@@ -44,7 +45,10 @@ func Example() {
 }
 
 func ExampleNew() {
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	// Every option has a default: nil options are fine.
 	plain := cache.New[string, string](store, nil)
@@ -62,11 +66,16 @@ func ExampleNew() {
 
 func ExampleCache_Get() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, int](store, nil)
 
-	c.Set(ctx, "zero", 0)
+	if err := c.Set(ctx, "zero", 0); err != nil {
+		log.Fatal(err)
+	}
 	v, found, err := c.Get(ctx, "zero")
 	fmt.Println(v, found, err) // a cached zero value is a hit
 	_, found, err = c.Get(ctx, "missing")
@@ -76,64 +85,298 @@ func ExampleCache_Get() {
 	// false <nil>
 }
 
+func ExampleCache_Set() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	sessions := cache.New[string, User](store, &cache.Options[string, User]{
+		Namespace: "sessions",
+		TTL:       30 * time.Minute, // every Set expires after 30 minutes
+	})
+
+	if err := sessions.Set(ctx, "s1", User{Name: "Ada"}); err != nil {
+		log.Fatal(err)
+	}
+	u, found, err := sessions.Get(ctx, "s1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(u.Name, found)
+	// Output: Ada true
+}
+
+func ExampleCache_SetMulti() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	prices := cache.New[string, int](store, &cache.Options[string, int]{Namespace: "prices"})
+
+	// One call, pipelined where the store allows.
+	err = prices.SetMulti(ctx, map[string]int{"apple": 3, "pear": 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pear, found, err := prices.Get(ctx, "pear")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(pear, found)
+	// Output: 4 true
+}
+
 func ExampleCache_GetMulti() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
-	c.SetMulti(ctx, map[string]string{"a": "1", "b": "2"})
-	got, _ := c.GetMulti(ctx, []string{"a", "b", "c"})
-	fmt.Println(len(got), got["a"], got["b"])
-	// Output: 2 1 2
+	if err := c.SetMulti(ctx, map[string]string{"a": "1", "b": "2"}); err != nil {
+		log.Fatal(err)
+	}
+
+	got, err := c.GetMulti(ctx, []string{"a", "b", "c"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, found := got["c"] // misses are absent from the map
+	fmt.Println(len(got), got["a"], got["b"], found)
+	// Output: 2 1 2 false
 }
 
 func ExampleCache_Add() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 	fmt.Println(c.Add(ctx, "k", "first"))
-	err := c.Add(ctx, "k", "second")
+	err = c.Add(ctx, "k", "second")
 	fmt.Println(errors.Is(err, cache.ErrExists))
 	// Output:
 	// <nil>
 	// true
 }
 
-func ExampleCache_WithTTL() {
+func ExampleCache_Delete() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+	if err := c.SetMulti(ctx, map[string]string{"a": "1", "b": "2"}); err != nil {
+		log.Fatal(err)
+	}
+
+	n, err := c.Delete(ctx, "a", "b", "never-set")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n) // only the keys that existed count
+	// Output: 2
+}
+
+func ExampleCache_Exists() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+	if err := c.Set(ctx, "k", ""); err != nil {
+		log.Fatal(err)
+	}
+
+	for _, k := range []string{"k", "missing"} {
+		ok, err := c.Exists(ctx, k)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(k, ok)
+	}
+	// Output:
+	// k true
+	// missing false
+}
+
+func ExampleCache_Expire() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Minute})
-	c.Set(ctx, "default", "v")              // expires in a minute
-	c.WithTTL(0).Set(ctx, "forever", "v")   // never expires
-	c.WithTTL(time.Hour).Set(ctx, "h", "v") // in an hour
-	ttl, _ := c.TTL(ctx, "forever")
+	if err := c.Set(ctx, "session", "ada"); err != nil {
+		log.Fatal(err)
+	}
+
+	// Push the expiry back to an hour from now.
+	ok, err := c.Expire(ctx, "session", time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ttl, err := c.TTL(ctx, "session")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ok, ttl.Round(time.Minute))
+
+	// A ttl of 0 removes the expiry.
+	if _, err := c.Expire(ctx, "session", 0); err != nil {
+		log.Fatal(err)
+	}
+	ttl, err = c.TTL(ctx, "session")
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(ttl == cache.NoExpiration)
-	// Output: true
+
+	// A missing key is not an error: Expire reports that it did not exist.
+	ok, err = c.Expire(ctx, "missing", time.Hour)
+	fmt.Println(ok, err)
+	// Output:
+	// true 1h0m0s
+	// true
+	// false <nil>
+}
+
+func ExampleCache_TTL() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: 10 * time.Minute})
+	if err := c.Set(ctx, "k", "v"); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.WithTTL(0).Set(ctx, "forever", "v"); err != nil {
+		log.Fatal(err)
+	}
+
+	ttl, err := c.TTL(ctx, "k")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ttl.Round(time.Minute))
+
+	ttl, err = c.TTL(ctx, "forever")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ttl == cache.NoExpiration)
+
+	_, err = c.TTL(ctx, "missing")
+	fmt.Println(errors.Is(err, cache.ErrNotFound))
+	// Output:
+	// 10m0s
+	// true
+	// true
+}
+
+func ExampleCache_WithTTL() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Minute})
+
+	if err := c.Set(ctx, "default", "v"); err != nil { // expires in a minute
+		log.Fatal(err)
+	}
+	if err := c.WithTTL(0).Set(ctx, "forever", "v"); err != nil { // never expires
+		log.Fatal(err)
+	}
+	if err := c.WithTTL(time.Hour).Set(ctx, "hour", "v"); err != nil { // in an hour
+		log.Fatal(err)
+	}
+	for _, k := range []string{"default", "forever", "hour"} {
+		ttl, err := c.TTL(ctx, k)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if ttl == cache.NoExpiration {
+			fmt.Println(k, "never expires")
+		} else {
+			fmt.Println(k, "expires in", ttl.Round(time.Minute))
+		}
+	}
+	// Output:
+	// default expires in 1m0s
+	// forever never expires
+	// hour expires in 1h0m0s
+}
+
+func ExampleCache_TTLDefault() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Minute})
+	fmt.Println(c.TTLDefault(), c.WithTTL(time.Hour).TTLDefault())
+	// Output: 1m0s 1h0m0s
 }
 
 func ExampleCache_Increment() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	hits := cache.New[string, int64](store, &cache.Options[string, int64]{Namespace: "hits"})
-	hits.Increment(ctx, "home", 5)
-	hits.Increment(ctx, "home", -8)
-	n, _, _ := hits.Get(ctx, "home") // Increment and Get agree
-	fmt.Println(n)
-	// Output: -3
+
+	if _, err := hits.Increment(ctx, "home", 5); err != nil {
+		log.Fatal(err)
+	}
+	n, err := hits.Increment(ctx, "home", -8)
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, found, err := hits.Get(ctx, "home") // Increment and Get agree
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n, v, found)
+	// Output: -3 -3 true
 }
 
 func ExampleCache_Clear() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	a := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "a"})
 	b := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "b"})
-	a.Set(ctx, "k", "a")
-	b.Set(ctx, "k", "b")
-	a.Clear(ctx) // only namespace a
+	if err := a.Set(ctx, "k", "a"); err != nil {
+		log.Fatal(err)
+	}
+	if err := b.Set(ctx, "k", "b"); err != nil {
+		log.Fatal(err)
+	}
+
+	if err := a.Clear(ctx); err != nil { // only namespace a
+		log.Fatal(err)
+	}
 	_, foundA, _ := a.Get(ctx, "k")
 	_, foundB, _ := b.Get(ctx, "k")
 	fmt.Println(foundA, foundB)
@@ -142,45 +385,218 @@ func ExampleCache_Clear() {
 
 func ExampleCache_GetOrCompute() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 	load := func(ctx context.Context) (string, error) {
 		fmt.Println("computing")
 		return "value", nil
 	}
-	v, _ := c.GetOrCompute(ctx, "k", load)
-	fmt.Println(v)
-	v, _ = c.GetOrCompute(ctx, "k", load) // cached: no computation
-	fmt.Println(v)
+
+	for range 2 { // the second call finds the value: no computation
+		v, err := c.GetOrCompute(ctx, "k", load)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(v)
+	}
 	// Output:
 	// computing
 	// value
 	// value
 }
 
-func ExampleCache_CompareAndSwap() {
+func ExampleCache_Gets() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, int](store, nil)
-	c.Set(ctx, "n", 1)
-	v, _, token, _ := c.Gets(ctx, "n")
-	c.Set(ctx, "n", 5) // someone else writes
-	err := c.CompareAndSwap(ctx, "n", v+1, token)
+
+	// A read-modify-write that loses no update: read with a token, write
+	// back only if nobody wrote since, else read again.
+	incr := func() {
+		for {
+			n, found, token, err := c.Gets(ctx, "visits")
+			if err != nil {
+				log.Fatal(err)
+			}
+			// On a miss, n is 0 and the token is the absent token: the
+			// write then succeeds only if the key is still absent.
+			err = c.CompareAndSwap(ctx, "visits", n+1, token)
+			if err == nil {
+				fmt.Println(found, n+1)
+				return
+			}
+			if !errors.Is(err, cache.ErrConflict) {
+				log.Fatal(err)
+			}
+		}
+	}
+	incr()
+	incr()
+	// Output:
+	// false 1
+	// true 2
+}
+
+func ExampleCache_CompareAndSwap() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, int](store, nil)
+	if err := c.Set(ctx, "n", 1); err != nil {
+		log.Fatal(err)
+	}
+
+	v, _, token, err := c.Gets(ctx, "n")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Set(ctx, "n", 5); err != nil { // someone else writes
+		log.Fatal(err)
+	}
+	err = c.CompareAndSwap(ctx, "n", v+1, token)
 	fmt.Println(errors.Is(err, cache.ErrConflict))
 	// Output: true
 }
 
+func ExampleCache_Key() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+	type point struct{ X, Y int }
+	tiles := cache.New[point, []byte](store, &cache.Options[point, []byte]{
+		Namespace: "tiles",
+		Key:       func(p point) string { return fmt.Sprintf("%d/%d", p.X, p.Y) },
+	})
+
+	// The keys as the store (and redis-cli) sees them.
+	fmt.Println(users.Key(42))
+	fmt.Println(tiles.Key(point{3, 4}))
+	// Output:
+	// users:42
+	// tiles:3/4
+}
+
+func ExampleCache_BuildKey() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	users := cache.New[string, User](store, &cache.Options[string, User]{Namespace: "users"})
+
+	key, err := users.BuildKey("ada")
+	fmt.Println(key, err)
+	_, err = users.BuildKey("") // the empty key is refused, as by every operation
+	fmt.Println(errors.Is(err, cache.ErrInvalidKey))
+	// Output:
+	// users:ada <nil>
+	// true
+}
+
+func ExampleCache_Namespace() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+	plain := cache.New[int, User](store, nil)
+	fmt.Printf("%q %q\n", users.Namespace(), plain.Namespace())
+	// Output: "users:" ""
+}
+
+func ExampleCache_Close() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := cache.New[string, string](store, nil)
+
+	// Close closes the store under the cache (here the memstore; a store
+	// over a client never closes the client).
+	if err := c.Close(); err != nil {
+		log.Fatal(err)
+	}
+	err = c.Set(ctx, "k", "v")
+	fmt.Println(errors.Is(err, cache.ErrClosed))
+	fmt.Println(err)
+	// Output:
+	// true
+	// cache: set k: cache: store closed
+}
+
 func ExampleCache_Stats() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
-	c.Set(ctx, "k", "v")
-	c.Get(ctx, "k")
-	c.Get(ctx, "missing")
+	if err := c.Set(ctx, "k", "v"); err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range []string{"k", "missing"} {
+		if _, _, err := c.Get(ctx, k); err != nil {
+			log.Fatal(err)
+		}
+	}
+
 	st := c.Stats()
 	fmt.Println(st.Hits, st.Misses, st.Sets)
 	// Output: 1 1 1
+}
+
+func ExampleOpError() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	users := cache.New[string, User](store, &cache.Options[string, User]{Namespace: "users"})
+
+	_, err = users.TTL(ctx, "bob")
+	fmt.Println(err)
+	// Match the cause with errors.Is; read the operation and key with errors.As.
+	var op *cache.OpError
+	if errors.As(err, &op) {
+		fmt.Println(op.Op, op.Key, errors.Is(err, cache.ErrNotFound))
+	}
+	// Output:
+	// cache: ttl users:bob: cache: not found
+	// ttl users:bob true
+}
+
+func ExampleRecover() {
+	v, err := cache.Recover(func() (int, error) { return 42, nil })
+	fmt.Println(v, err)
+
+	// A panic comes back as an error: a *PanicError matching ErrPanic, with
+	// the panic's value and stack.
+	_, err = cache.Recover(func() (int, error) { panic("boom") })
+	fmt.Println(err)
+	var pe *cache.PanicError
+	if errors.As(err, &pe) {
+		fmt.Println(errors.Is(err, cache.ErrPanic), pe.Value, len(pe.Stack) > 0)
+	}
+	// Output:
+	// 42 <nil>
+	// cache: computation panicked: boom
+	// true boom true
 }

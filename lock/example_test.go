@@ -210,8 +210,8 @@ func ExampleRedLock_AcquireOrWait() {
 
 func ExampleRedLock_Fence() {
 	ctx := context.Background()
-	// Fencing tokens need a store that hands them out (cache.Fencer):
-	// Redis or memory, not Memcached.
+	// Fencing is opt-in (Options.Fencing) and needs a store that hands
+	// tokens out (cache.Fencer): Redis or memory, not Memcached.
 	store, err := memstore.New(nil)
 	if err != nil {
 		log.Fatal(err)

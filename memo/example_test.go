@@ -2,7 +2,11 @@ package memo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/typedcache/typedcache/backends/memstore"
@@ -12,7 +16,10 @@ import (
 
 func ExampleGetOrCompute() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Minute})
 
@@ -30,26 +37,90 @@ func ExampleGetOrCompute() {
 	// profile of ada <nil>
 }
 
+func ExampleGetOrCompute_notFound() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Hour})
+
+	// The computation says "no such user" with ErrNotFound; NegativeTTL
+	// caches that answer too, so that unknown keys do not hit the database.
+	lookup := func(ctx context.Context) (string, error) {
+		fmt.Println("looking up")
+		return "", memo.ErrNotFound
+	}
+	opts := &memo.Options{NegativeTTL: time.Minute}
+	for range 2 {
+		_, err := memo.GetOrCompute(ctx, c, "nobody", lookup, opts)
+		fmt.Println(errors.Is(err, memo.ErrNotFound))
+	}
+	// Output:
+	// looking up
+	// true
+	// true
+}
+
 func ExampleGetOrComputeMulti() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[int, string](store, nil)
-	c.Set(ctx, 1, "one")
+	if err := c.Set(ctx, 1, "one"); err != nil {
+		log.Fatal(err)
+	}
 
 	got, err := memo.GetOrComputeMulti(ctx, c, []int{1, 2, 3}, func(ctx context.Context, missing []int) (map[int]string, error) {
 		fmt.Println("computing", missing)
 		return map[int]string{2: "two"}, nil // 3 does not exist
 	}, nil)
-	fmt.Println(got[1], got[2], err)
+	fmt.Println(got[1], got[2])
+	fmt.Println(err)
 	// Output:
 	// computing [2 3]
-	// one two memo: no value for 1 of the keys: 3: cache: get-or-compute 3: memo: not found
+	// one two
+	// memo: no value for 1 of the keys: 3: cache: get-or-compute 3: memo: not found
+}
+
+func ExampleKeyErrors() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[int, string](store, nil)
+
+	errDown := errors.New("shard down")
+	got, err := memo.GetOrComputeMulti(ctx, c, []int{1, 2, 3}, func(ctx context.Context, missing []int) (map[int]string, error) {
+		// 1 is found, 2 fails, 3 does not exist.
+		return map[int]string{1: "one"}, memo.KeyErrors[int]{2: errDown}
+	}, nil)
+	fmt.Println(len(got), got[1])
+
+	var failed memo.KeyErrors[int]
+	if errors.As(err, &failed) {
+		for _, k := range slices.Sorted(maps.Keys(failed)) {
+			fmt.Println(k, errors.Is(failed[k], errDown), errors.Is(failed[k], memo.ErrNotFound))
+		}
+	}
+	// Output:
+	// 1 one
+	// 2 true false
+	// 3 false true
 }
 
 func ExampleFunc() {
 	ctx := context.Background()
-	store, _ := memstore.New(nil)
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	c := cache.New[int, string](store, &cache.Options[int, string]{Namespace: "squares", TTL: time.Hour})
 
@@ -57,19 +128,250 @@ func ExampleFunc() {
 		fmt.Println("computing", n)
 		return fmt.Sprint(n * n), nil
 	}, &memo.Options{NegativeTTL: time.Minute})
-	defer square.Close()
+	defer square.Close() // runs before store.Close
 
-	v, _ := square.Get(ctx, 12)
+	v, err := square.Get(ctx, 12)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(v)
-	v, _ = square.Get(ctx, 12) // from the cache
-	fmt.Println(v)
-	square.Invalidate(ctx, 12)
-	v, _ = square.Get(ctx, 12) // computed again
+	v, err = square.Get(ctx, 12) // from the cache
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(v)
 	// Output:
 	// computing 12
 	// 144
 	// 144
-	// computing 12
-	// 144
+}
+
+func ExampleMemo_Get() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, int](store, &cache.Options[string, int]{Namespace: "ages", TTL: time.Hour})
+
+	ages := map[string]int{"ada": 36}
+	age := memo.Func(c, func(ctx context.Context, name string) (int, error) {
+		fmt.Println("querying", name)
+		a, ok := ages[name]
+		if !ok {
+			return 0, memo.ErrNotFound
+		}
+		return a, nil
+	}, &memo.Options{NegativeTTL: time.Minute})
+	defer age.Close()
+
+	for _, name := range []string{"ada", "ada", "bob", "bob"} {
+		a, err := age.Get(ctx, name)
+		switch {
+		case errors.Is(err, memo.ErrNotFound):
+			fmt.Println(name, "not found")
+		case err != nil:
+			log.Fatal(err)
+		default:
+			fmt.Println(name, a)
+		}
+	}
+	// Output:
+	// querying ada
+	// ada 36
+	// ada 36
+	// querying bob
+	// bob not found
+	// bob not found
+}
+
+func ExampleMemo_GetMulti() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[int, int](store, &cache.Options[int, int]{Namespace: "squares"})
+
+	// fn runs once per missing key, concurrently.
+	square := memo.Func(c, func(ctx context.Context, n int) (int, error) {
+		return n * n, nil
+	}, nil)
+	defer square.Close()
+
+	if _, err := square.Get(ctx, 2); err != nil {
+		log.Fatal(err)
+	}
+	// One read of all three keys; fn runs for 1 and 3 only.
+	got, err := square.GetMulti(ctx, []int{1, 2, 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got[1], got[2], got[3])
+	// Output: 1 4 9
+}
+
+func ExampleMemo_Invalidate() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "names", TTL: time.Hour})
+
+	names := map[string]string{"u1": "Ada"}
+	name := memo.Func(c, func(ctx context.Context, id string) (string, error) {
+		return names[id], nil
+	}, nil)
+	defer name.Close()
+
+	v, err := name.Get(ctx, "u1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v)
+
+	names["u1"] = "Ada Lovelace" // the source changes
+	if err := name.Invalidate(ctx, "u1"); err != nil {
+		log.Fatal(err)
+	}
+	v, err = name.Get(ctx, "u1") // computed again
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v)
+	// Output:
+	// Ada
+	// Ada Lovelace
+}
+
+func ExampleMemo_Refresh() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, int](store, &cache.Options[string, int]{TTL: time.Hour})
+
+	version := 0
+	config := memo.Func(c, func(ctx context.Context, name string) (int, error) {
+		version++
+		return version, nil
+	}, nil)
+	defer config.Close()
+
+	v, err := config.Get(ctx, "flags")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v)
+	v, err = config.Refresh(ctx, "flags") // recomputed, whatever the cache holds
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v)
+	v, err = config.Get(ctx, "flags") // the refreshed value, from the cache
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v)
+	// Output:
+	// 1
+	// 2
+	// 2
+}
+
+func ExampleMemo_Stats() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[int, int](store, nil)
+
+	double := memo.Func(c, func(ctx context.Context, n int) (int, error) { return 2 * n, nil }, nil)
+	defer double.Close()
+	for _, n := range []int{1, 1, 1, 2} {
+		if _, err := double.Get(ctx, n); err != nil {
+			log.Fatal(err)
+		}
+	}
+	st := double.Stats()
+	fmt.Println(st.Hits, st.Misses, st.Computations)
+	// Output: 2 2 2
+}
+
+func ExampleMemo_Close() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := cache.New[int, int](store, &cache.Options[int, int]{TTL: time.Hour})
+	m := memo.Func(c, func(ctx context.Context, n int) (int, error) { return n, nil },
+		&memo.Options{RefreshAhead: 0.8}) // refreshes run in the background
+
+	if _, err := m.Get(context.Background(), 1); err != nil {
+		log.Fatal(err)
+	}
+	// At shutdown: first wait for the Memo's goroutines, then close the store.
+	m.Close()
+	if err := store.Close(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("closed")
+	// Output: closed
+}
+
+func ExampleStats() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	// Counters of one call site, apart from the package's DefaultStats.
+	var stats memo.Stats
+	opts := &memo.Options{Stats: &stats}
+	load := func(ctx context.Context) (string, error) { return "v", nil }
+	for range 3 {
+		if _, err := memo.GetOrCompute(ctx, c, "k", load, opts); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(stats.Computations.Load()) // a field, read while calls run
+	st := stats.Snapshot()                 // all fields at once
+	fmt.Println(st.Hits, st.Misses, st.Computations)
+	// Output:
+	// 1
+	// 2 1 1
+}
+
+func ExampleDefaultStats() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	// Calls without Options.Stats count in DefaultStats, which the whole
+	// process shares: compare two snapshots.
+	before := memo.DefaultStats()
+	load := func(ctx context.Context) (string, error) { return "v", nil }
+	for range 2 {
+		if _, err := memo.GetOrCompute(ctx, c, "k", load, nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+	after := memo.DefaultStats()
+	fmt.Println(after.Computations-before.Computations, after.Hits-before.Hits)
+	// Output: 1 1
 }

@@ -2,8 +2,10 @@ package memcachestore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
@@ -31,4 +33,58 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(v, found)
+}
+
+// ExampleNew configures the client and the store for batches: SetMulti and
+// Delete of many keys run up to Options.Concurrency calls at once, as many
+// as the client keeps idle connections. It needs a server, so it is only
+// compiled.
+func ExampleNew() {
+	client := memcache.New("127.0.0.1:11211")
+	client.Timeout = 200 * time.Millisecond // each read or write
+	client.MaxIdleConns = 16
+	defer client.Close()
+
+	store := memcachestore.New(client, &memcachestore.Options{Concurrency: 16})
+	defer store.Close()
+
+	ctx := context.Background()
+	views := cache.New[string, int64](store, &cache.Options[string, int64]{Namespace: "views"})
+	err := views.SetMulti(ctx, map[string]int64{"home": 0, "about": 0, "blog": 0})
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := views.Increment(ctx, "home", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n)
+}
+
+// Memcached cannot report a key's remaining time to live: TTL fails with
+// cache.ErrUnsupported, without asking the server, so this example runs
+// without one.
+func ExampleStore_TTL() {
+	client := memcache.New("127.0.0.1:11211")
+	defer client.Close()
+	c := cache.New[string, string](memcachestore.New(client, nil), nil)
+	defer c.Close()
+
+	_, err := c.TTL(context.Background(), "k")
+	fmt.Println(errors.Is(err, cache.ErrUnsupported))
+	// Output: true
+}
+
+// Memcached cannot list keys, so a namespaced cache cannot be cleared: Clear
+// fails with cache.ErrUnsupported, without asking the server, so this example
+// runs without one. Clear of a cache without namespace flushes every server.
+func ExampleStore_Clear() {
+	client := memcache.New("127.0.0.1:11211")
+	defer client.Close()
+	users := cache.New[int, string](memcachestore.New(client, nil), &cache.Options[int, string]{Namespace: "users"})
+	defer users.Close()
+
+	err := users.Clear(context.Background())
+	fmt.Println(errors.Is(err, cache.ErrUnsupported))
+	// Output: true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/typedcache/typedcache/backends/memstore"
 	"github.com/typedcache/typedcache/cache"
@@ -27,4 +28,100 @@ func Example() {
 	}
 	fmt.Println(v, found)
 	// Output: hello true
+}
+
+func ExampleNew() {
+	// nil options: at most DefaultMaxEntries entries.
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close() // stops the store's background goroutine
+
+	// The bounds are exclusive: choose entries or bytes.
+	_, err = memstore.New(&memstore.Options{MaxEntries: 1000, MaxBytes: 1 << 20})
+	fmt.Println(err)
+	// Output: memstore: MaxEntries and MaxBytes are mutually exclusive
+}
+
+func ExampleNew_maxEntries() {
+	// At most 1000 entries, whatever their size; past it, the entries least
+	// likely to be used again are evicted.
+	store, err := memstore.New(&memstore.Options{MaxEntries: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	ctx := context.Background()
+	squares := cache.New[int, int](store, &cache.Options[int, int]{Namespace: "squares"})
+	for i := range 10 {
+		if err := squares.Set(ctx, i, i*i); err != nil {
+			log.Fatal(err)
+		}
+	}
+	v, found, err := squares.Get(ctx, 7)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v, found)
+	// Output: 49 true
+}
+
+func ExampleNew_maxBytes() {
+	// At most 64 MiB of entries, for values of very different sizes. An
+	// entry weighs its key, its value and 128 bytes of bookkeeping.
+	store, err := memstore.New(&memstore.Options{MaxBytes: 64 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	ctx := context.Background()
+	pages := cache.New[string, []byte](store, &cache.Options[string, []byte]{
+		Namespace: "pages",
+		TTL:       time.Minute,
+	})
+	if err := pages.Set(ctx, "/", make([]byte, 300_000)); err != nil {
+		log.Fatal(err)
+	}
+	page, found, err := pages.Get(ctx, "/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(page), found)
+	// Output: 300000 true
+}
+
+func ExampleStore_Watch() {
+	// Package lock waits this way for a lock key to be released; a
+	// memstore wakes the watchers of its own process.
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	token := []byte("holder-1")
+	if err := store.Add(ctx, "job-lock", token, time.Minute); err != nil {
+		log.Fatal(err)
+	}
+
+	released, stop, err := store.Watch(ctx, "job-lock")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+
+	// The holder releases the lock.
+	if _, err := store.DeleteIfEqual(ctx, "job-lock", token); err != nil {
+		log.Fatal(err)
+	}
+	select {
+	case <-released:
+		fmt.Println("released")
+	case <-time.After(time.Second):
+		fmt.Println("still held")
+	}
+	// Output: released
 }

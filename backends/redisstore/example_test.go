@@ -10,6 +10,7 @@ import (
 
 	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/lock"
 )
 
 // Example builds a Cache over a Redis server. It needs a server, so it is
@@ -39,4 +40,82 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(u.Name, found)
+}
+
+// ExampleNew_cluster builds a store over a Redis Cluster: the same code
+// serves a single node, a Cluster, a Ring and a failover client. It needs
+// servers, so it is only compiled.
+func ExampleNew_cluster() {
+	ctx := context.Background()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: []string{"127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"},
+	})
+	defer rdb.Close()
+
+	// Every process that shares the keys uses the same channel prefix.
+	store := redisstore.New(rdb, &redisstore.Options{ChannelPrefix: "myapp:release:"})
+	defer store.Close()
+
+	counters := cache.New[string, int64](store, &cache.Options[string, int64]{Namespace: "views"})
+	n, err := counters.Increment(ctx, "home", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n)
+}
+
+// ExampleStore_Watch shows what package lock does with Watch: a waiter in
+// one process wakes as soon as a holder in any process releases the lock.
+// It needs a server, so it is only compiled.
+func ExampleStore_Watch() {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	store := redisstore.New(rdb, nil)
+	defer store.Close() // stops the pub/sub connection that Watch opened
+
+	key := "jobs:nightly-lock"
+	released, stop, err := store.Watch(ctx, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+
+	select {
+	case <-released: // DeleteIfEqual of key, by any client of this Redis
+		fmt.Println("released: try to take it")
+	case <-time.After(10 * time.Second):
+		fmt.Println("still held")
+	}
+}
+
+// A lock's release is published on a channel that redis-cli can watch:
+// SUBSCRIBE typedcache:release:reports:daily-lock. Channel does not use the
+// server.
+func ExampleStore_Channel() {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	store := redisstore.New(rdb, nil)
+	defer store.Close()
+
+	reports := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "reports"})
+	l := lock.NewRedLock(reports, "daily", time.Minute, nil)
+	fmt.Println(store.Channel(l.Key()))
+	// Output: typedcache:release:reports:daily-lock
+}
+
+// ExampleStore_Client runs a command that the Store does not offer on the
+// client it was built with. It needs a server, so it is only compiled.
+func ExampleStore_Client() {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	store := redisstore.New(rdb, nil)
+	defer store.Close()
+
+	size, err := store.Client().DBSize(ctx).Result()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(size, "keys")
 }

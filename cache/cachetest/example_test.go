@@ -1,3 +1,7 @@
+// This file is a whole-file example: it is the conformance test of a store,
+// here backends/memstore. In a store's package the function is named
+// TestConformance and lives in conformance_test.go, where go test runs it;
+// the suite needs the *testing.T of a test, so this example only compiles.
 package cachetest_test
 
 import (
@@ -9,11 +13,10 @@ import (
 	"github.com/typedcache/typedcache/cache/cachetest"
 )
 
-// A store's conformance test describes the store in a Harness and runs the
-// suite. This is backends/memstore's: TestConformance below would live in
-// backends/memstore/conformance_test.go.
-func ExampleRunConformanceTests() {
-	harness := cachetest.Harness{
+// testConformance is backends/memstore's conformance test, which that
+// package runs as TestConformance.
+func testConformance(t *testing.T) {
+	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore: func(t *testing.T) cache.Store {
 			s, err := memstore.New(nil)
 			if err != nil {
@@ -23,10 +26,10 @@ func ExampleRunConformanceTests() {
 		},
 		Exclusive:     true, // each store is its own backend: Clear("") may be tested
 		TTLResolution: time.Millisecond,
-	}
+	})
+}
 
-	TestConformance := func(t *testing.T) {
-		cachetest.RunConformanceTests(t, harness)
-	}
-	_ = TestConformance
+// ExampleRunConformanceTests only compiles: see testConformance above.
+func ExampleRunConformanceTests() {
+	_ = testConformance // name it TestConformance in your store's package
 }
