@@ -56,7 +56,9 @@ func (s *Store) add(ctx context.Context, key string, value []byte, ttl time.Dura
 			fence = s.fences[key]
 			s.fenceMu.Unlock()
 		}
-		return s.newEntry(value, deadline(now, ttl)), otter.WriteOp
+		e := s.newEntry(value, deadline(now, ttl))
+		e.pinned = true
+		return e, otter.WriteOp
 	})
 	if !added {
 		return 0, cache.ErrExists
@@ -93,7 +95,7 @@ func (s *Store) extend(ctx context.Context, key string, value []byte, ttl time.D
 			return old, otter.CancelOp
 		}
 		done = true
-		return &entry{value: old.value, expiresAt: deadline(now, ttl), version: old.version}, otter.WriteOp
+		return &entry{value: old.value, expiresAt: deadline(now, ttl), version: old.version, pinned: old.pinned}, otter.WriteOp
 	})
 	return done, nil
 }

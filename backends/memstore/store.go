@@ -42,6 +42,11 @@ type Options struct {
 	// value plus 128 bytes of bookkeeping. A value heavier than MaxBytes is
 	// evicted as soon as it is written. Setting both MaxEntries and MaxBytes
 	// is an error.
+	//
+	// Entries written by Add or AddFenced with a ttl are outside either
+	// bound: they leave when they expire or are deleted, never for size.
+	// They are what lock.RedLock writes, and a lease lock evicted while
+	// held would let a second holder in.
 	MaxBytes int64
 }
 
@@ -51,6 +56,11 @@ type entry struct {
 	value     []byte // owned by the entry, never handed out
 	expiresAt int64  // on the Store's clock (unix nanoseconds); 0 = never
 	version   uint64 // store-wide, new for every write of the value
+	// pinned marks an entry written by Add or AddFenced: while it has an
+	// expiry, it weighs nothing, so otter never evicts it for size (see
+	// weigh). A lease lock is such an entry: evicted, it would let a second
+	// holder in.
+	pinned bool
 }
 
 // live reports whether e has not expired at now.
@@ -103,6 +113,8 @@ func New(opts *Options) (*Store, error) {
 		fences:  make(map[string]int64),
 	}
 	s.watch.init()
+	// Always weighted, so that pinned entries can weigh nothing: by bytes
+	// for MaxBytes, else one per entry.
 	oo := &otter.Options[string, *entry]{
 		ExpiryCalculator: otter.ExpiryWritingFunc(expiresAfter),
 	}
@@ -110,10 +122,11 @@ func New(opts *Options) (*Store, error) {
 		oo.MaximumWeight = uint64(o.MaxBytes)
 		oo.Weigher = weigh
 	} else {
-		oo.MaximumSize = o.MaxEntries
-		if oo.MaximumSize == 0 {
-			oo.MaximumSize = DefaultMaxEntries
+		oo.MaximumWeight = uint64(o.MaxEntries)
+		if oo.MaximumWeight == 0 {
+			oo.MaximumWeight = DefaultMaxEntries
 		}
+		oo.Weigher = weighOne
 	}
 	c, err := otter.New(oo)
 	if err != nil {
@@ -135,8 +148,25 @@ func expiresAfter(e otter.Entry[string, *entry]) time.Duration {
 
 // weigh is the weigher of a Store bounded by MaxBytes.
 func weigh(key string, e *entry) uint32 {
+	if e.unevictable() {
+		return 0
+	}
 	return uint32(min(int64(len(key))+int64(len(e.value))+entryOverhead, math.MaxUint32))
 }
+
+// weighOne is the weigher of a Store bounded by MaxEntries.
+func weighOne(_ string, e *entry) uint32 {
+	if e.unevictable() {
+		return 0
+	}
+	return 1
+}
+
+// unevictable reports whether otter must not evict e for size: a pinned
+// entry with an expiry, which leaves when it expires or is deleted. A pinned
+// entry without expiry (Expire with 0 removed it) is evicted as any other,
+// or it could stay for ever.
+func (e *entry) unevictable() bool { return e.pinned && e.expiresAt != 0 }
 
 // now returns the Store's clock: unix nanoseconds that advance with the
 // monotonic clock, so that a change of the wall clock does not move expiries.

@@ -540,3 +540,53 @@ func BenchmarkGet(b *testing.B) {
 		})
 	})
 }
+
+// An entry written by Add with a ttl (a lease lock) is never evicted for
+// size, however full the store: evicted, it would let a second holder take
+// the lock. The bound still holds for every other entry.
+func TestAddedEntriesNotEvictedForSize(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts Options
+	}{
+		{"MaxEntries", Options{MaxEntries: 100}},
+		{"MaxBytes", Options{MaxBytes: 100 * (entryOverhead + 16)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := New(&tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Add(ctx, "job-lock", []byte("token"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AddFenced(ctx, "fenced-lock", []byte("token"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			// Hot keys, read often, push the store far past its bound.
+			for i := range 2000 {
+				k := "hot-" + strconv.Itoa(i)
+				if err := s.Set(ctx, k, []byte("value"), 0); err != nil {
+					t.Fatal(err)
+				}
+				for range 3 {
+					_, _ = s.Get(ctx, k)
+				}
+			}
+			s.c.CleanUp()
+			for _, k := range []string{"job-lock", "fenced-lock"} {
+				if v, err := s.Get(ctx, k); err != nil || string(v) != "token" {
+					t.Errorf("lock key %s after the store filled up: %q, %v; want token", k, v, err)
+				}
+				if err := s.Add(ctx, k, []byte("other"), time.Hour); !errors.Is(err, cache.ErrExists) {
+					t.Errorf("Add over the held %s: %v; want ErrExists (a second holder)", k, err)
+				}
+			}
+			if n := s.c.EstimatedSize(); n > 110 {
+				t.Errorf("%d entries after the fill; want the bound (about 100) kept", n)
+			}
+		})
+	}
+}
