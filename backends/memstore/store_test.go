@@ -42,9 +42,11 @@ func TestNewOptions(t *testing.T) {
 		weighted bool
 		max      uint64
 	}{
-		{name: "nil", opts: nil, max: DefaultMaxEntries},
-		{name: "zero", opts: &Options{}, max: DefaultMaxEntries},
-		{name: "entries", opts: &Options{MaxEntries: 10}, max: 10},
+		// Always weighted, so that lease locks can weigh nothing; by
+		// entries, each weighs one.
+		{name: "nil", opts: nil, weighted: true, max: DefaultMaxEntries},
+		{name: "zero", opts: &Options{}, weighted: true, max: DefaultMaxEntries},
+		{name: "entries", opts: &Options{MaxEntries: 10}, weighted: true, max: 10},
 		{name: "bytes", opts: &Options{MaxBytes: 1 << 20}, weighted: true, max: 1 << 20},
 		{name: "both", opts: &Options{MaxEntries: 10, MaxBytes: 1 << 20}, wantErr: true},
 		{name: "negative entries", opts: &Options{MaxEntries: -1}, wantErr: true},
