@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +27,12 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		t.Fatal("cachetest: Harness.NewStore is nil")
 	}
 	s := newSuite(h)
+	s.root = t.Name()
+	for name := range h.Skip {
+		if !strings.Contains(name, "/") {
+			t.Fatalf("cachetest: Harness.Skip %q: name a case (Group/Case), not a whole group", name)
+		}
+	}
 	t.Run("Basic", s.testBasic)
 	t.Run("GetMulti", s.testGetMulti)
 	t.Run("Add", s.testAdd)
@@ -43,12 +50,19 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Close", s.testClose)
 	t.Run("Notifier", s.testNotifier)
 	t.Run("Fencer", s.testFencer)
+	for name := range h.Skip {
+		if _, ok := s.skips.Load(name); !ok {
+			t.Errorf("cachetest: Harness.Skip %q names no case of the suite", name)
+		}
+	}
 }
 
 // suite is the harness with its defaults applied, and the timings derived
 // from it.
 type suite struct {
-	h Harness
+	h     Harness
+	root  string   // the name of the test that runs the suite
+	skips sync.Map // the Harness.Skip names that matched a case
 
 	res      time.Duration // TTLResolution, at least 1ms
 	ttl      time.Duration // a short ttl: the suite waits for it to pass
@@ -202,7 +216,26 @@ func uniquePrefix() string {
 // run runs f as a subtest with its own env.
 func (s *suite) run(t *testing.T, name string, f func(e *env)) {
 	t.Helper()
-	t.Run(name, func(t *testing.T) { f(s.newEnv(t)) })
+	t.Run(name, func(t *testing.T) {
+		if reason, ok := s.skipped(t); ok {
+			t.Skip("Harness.Skip: " + reason)
+		}
+		f(s.newEnv(t))
+	})
+}
+
+// skipped returns the Harness.Skip reason of the case t, if any: its name
+// below the suite's root test.
+func (s *suite) skipped(t *testing.T) (string, bool) {
+	if len(s.h.Skip) == 0 {
+		return "", false
+	}
+	name := strings.TrimPrefix(t.Name(), s.root+"/")
+	reason, ok := s.h.Skip[name]
+	if ok {
+		s.skips.Store(name, true)
+	}
+	return reason, ok
 }
 
 // key returns the store key for name under the test's prefix.
