@@ -98,6 +98,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"die-prefix", "DeleteIfEqual/WrongValue", "DeleteIfEqual/WrongValue"},
 		{"no-wake", "Notifier/WakeOtherStore", "Notifier/WakeOtherStore"},
 		{"fence-counts-failures", "Fencer/Cycles", "Fencer/Cycles"},
+		{"get-stale", "Concurrency/Linearizable", "Concurrency/Linearizable"},
 	}
 	for _, f := range faults {
 		t.Run(f.fault+"/"+f.fails, func(t *testing.T) {

@@ -211,6 +211,7 @@ func (s *suite) testConcurrency(t *testing.T) {
 			return peak
 		})
 	})
+	s.run(t, "Linearizable", s.testLinearizable)
 	s.run(t, "Mixed", func(e *env) {
 		// Every operation at once on a few keys: nothing to count but the
 		// counter, yet a store with a data race shows it under the race

@@ -48,7 +48,11 @@
 // DeleteIfEqual and ExtendIfEqual; binary, empty and large values; awkward
 // keys (spaces, CRLF, unicode, long keys differing only in their tail);
 // races of 100 goroutines on Add, CompareAndSwap, DeleteIfEqual and
-// Increment, which must have exactly one winner (or the exact sum); done
+// Increment, which must have exactly one winner (or the exact sum); a
+// linearizability check (github.com/anishathalye/porcupine) of a history
+// of Get, Set, Add, Delete, Gets and CompareAndSwap, and DeleteIfEqual
+// calls racing on two keys, which finds stale reads, lost writes and
+// compare-and-swaps that are not atomic that no fixed race can; done
 // contexts; Close twice; and the optional interfaces [cache.Notifier] and
 // [cache.Fencer] for stores that implement them.
 //
@@ -79,7 +83,12 @@
 // takes it to a bound. The races check that the calls really overlapped
 // (at least two in flight at once) and fail otherwise, since a race that
 // never happened proves nothing: they need GOMAXPROCS of at least 2 for an
-// in-process store.
+// in-process store. A history that fails the linearizability check is drawn
+// by porcupine in an HTML file, whose name the failure gives.
+//
+// Harness.Skip lets a stand-in for a real backend (miniredis for Redis)
+// leave out, with a reason, the few cases its real backend passes and it
+// does not.
 package cachetest
 
 import "github.com/typedcache/typedcache/cache"

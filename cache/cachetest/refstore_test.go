@@ -26,6 +26,8 @@ type refBackend struct {
 
 	mu       sync.Mutex
 	items    map[string]refItem
+	prev     map[string][]byte // "get-stale": the value before the last write
+	reads    int
 	version  uint64
 	fences   map[string]int64
 	watchers map[string]map[chan struct{}]struct{}
@@ -42,6 +44,7 @@ func newRefBackend(res time.Duration, fault string) *refBackend {
 		res:      res,
 		fault:    fault,
 		items:    map[string]refItem{},
+		prev:     map[string][]byte{},
 		fences:   map[string]int64{},
 		watchers: map[string]map[chan struct{}]struct{}{},
 	}
@@ -111,6 +114,9 @@ func (b *refBackend) get(key string) (refItem, bool) {
 }
 
 func (b *refBackend) put(key string, value []byte, exp time.Time) {
+	if old, ok := b.items[key]; ok && b.fault == "get-stale" {
+		b.prev[key] = old.value
+	}
 	b.version++
 	b.items[key] = refItem{value: b.copyValue(value), exp: exp, ver: b.version}
 }
@@ -123,6 +129,13 @@ func (s *refStore) Get(ctx context.Context, key string) ([]byte, error) {
 	it, ok := s.b.get(key)
 	if !ok {
 		return nil, cache.ErrNotFound
+	}
+	if p, ok := s.b.prev[key]; ok && s.b.fault == "get-stale" {
+		// Every third read sees the value before the last write, as a
+		// replica that lags would.
+		if s.b.reads++; s.b.reads%3 == 0 {
+			return s.b.copyValue(p), nil
+		}
 	}
 	return s.b.copyValue(it.value), nil
 }
