@@ -15,7 +15,9 @@
 //
 // StartRedis and StartMemcached launch a private redis-server / memcached on
 // a free loopback port, which a test may stop and restart (on the same port)
-// to simulate outages.
+// to simulate outages. StartRedisCluster launches a private 3-master Redis
+// Cluster, StartRedisSentinel a private master watched by one Sentinel, and
+// StartUnresponsive a server that accepts connections and never answers.
 package testenv
 
 import (
@@ -122,9 +124,9 @@ const readyTimeout = 5 * time.Second
 // goroutine; they are safe to call concurrently with Addr.
 type Server struct {
 	t     testing.TB
-	kind  string // "redis" or "memcached"
+	kind  string // "redis", "sentinel" or "memcached"
 	bin   string
-	extra []string // more server flags
+	extra []string // more server flags; for a sentinel, its configuration lines
 	addr  string
 	port  int
 	dir   string
@@ -136,10 +138,11 @@ type Server struct {
 }
 
 // StartRedis starts a private redis-server (no persistence) on a free
-// 127.0.0.1 port and waits until it answers. It is killed when the test ends.
-func StartRedis(t testing.TB) *Server {
+// 127.0.0.1 port, with the extra flags if any (such as "--maxmemory",
+// "1mb"), and waits until it answers. It is killed when the test ends.
+func StartRedis(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	return startServer(t, "redis", RequireBinary(t, "redis-server"))
+	return startServer(t, "redis", RequireBinary(t, "redis-server"), extra...)
 }
 
 // StartMemcached starts a private memcached on a free 127.0.0.1 port, with
@@ -152,7 +155,12 @@ func StartMemcached(t testing.TB, extra ...string) *Server {
 
 func startServer(t testing.TB, kind, bin string, extra ...string) *Server {
 	t.Helper()
-	port, err := freePort()
+	return startServerOn(t, kind, bin, freePort, extra...)
+}
+
+func startServerOn(t testing.TB, kind, bin string, pickPort func() (int, error), extra ...string) *Server {
+	t.Helper()
+	port, err := pickPort()
 	if err != nil {
 		t.Fatalf("testenv: finding a free port for %s: %v", kind, err)
 	}
@@ -212,12 +220,17 @@ func (s *Server) Stop() {
 
 func (s *Server) args() []string {
 	p := strconv.Itoa(s.port)
-	if s.kind == "redis" {
-		return []string{
+	switch s.kind {
+	case "redis":
+		return append([]string{
 			"--port", p, "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no",
 			"--daemonize", "no", "--dir", s.dir, "--logfile", "",
-		}
+		}, s.extra...)
+	case "sentinel":
+		// A Sentinel rewrites its configuration file, which must exist:
+		// it is written on the first start and kept across restarts.
+		return []string{s.sentinelConf(), "--sentinel"}
 	}
 	args := []string{"-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "64", "-I", "16m"}
 	if os.Geteuid() == 0 {
@@ -231,6 +244,11 @@ func (s *Server) start() error {
 	defer s.mu.Unlock()
 	if s.cmd != nil {
 		return nil
+	}
+	if s.kind == "sentinel" {
+		if err := s.writeSentinelConf(); err != nil {
+			return err
+		}
 	}
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Dir = s.dir
@@ -313,10 +331,10 @@ func (s *Server) ping() (pid int, err error) {
 		return 0, err
 	}
 	r := bufio.NewReader(c)
-	if s.kind == "redis" {
-		return redisPing(c, r)
+	if s.kind == "memcached" {
+		return memcachedPing(c, r)
 	}
-	return memcachedPing(c, r)
+	return redisPing(c, r)
 }
 
 func redisPing(w io.Writer, r *bufio.Reader) (int, error) {

@@ -214,3 +214,93 @@ func TestEnvParsing(t *testing.T) {
 		t.Errorf("MemcachedAddrs = %q", got)
 	}
 }
+
+func TestStartRedisExtraFlags(t *testing.T) {
+	s := StartRedis(t, "--maxmemory", "12345678")
+	reply, err := redisDo(s.Addr(), "CONFIG", "GET", "maxmemory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := reply.([]any); len(got) != 2 || got[1] != "12345678" {
+		t.Fatalf("CONFIG GET maxmemory: got %v; want [maxmemory 12345678]", reply)
+	}
+}
+
+func TestStartRedisCluster(t *testing.T) {
+	c := StartRedisCluster(t)
+	if len(c.Addrs()) != 3 {
+		t.Fatalf("Addrs: got %v; want three nodes", c.Addrs())
+	}
+	for _, a := range c.Addrs() {
+		mustAnswer(t, a, "CLUSTER INFO\r\n", "$")
+	}
+	if err := c.ready(); err != nil {
+		t.Fatal(err)
+	}
+	// Every node owns slots: a key is answered by its node or redirected.
+	reply, err := redisDo(c.Addrs()[0], "CLUSTER", "SLOTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ranges, _ := reply.([]any); len(ranges) != 3 {
+		t.Fatalf("CLUSTER SLOTS: got %d ranges; want 3 (one per master)", len(ranges))
+	}
+}
+
+func TestStartRedisSentinel(t *testing.T) {
+	s := StartRedisSentinel(t)
+	mustAnswer(t, s.Master.Addr(), "PING\r\n", "+PONG")
+	reply, err := redisDo(s.Addrs()[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hp, _ := reply.([]any); len(hp) != 2 || hp[0].(string)+":"+hp[1].(string) != s.Master.Addr() {
+		t.Fatalf("SENTINEL GET-MASTER-ADDR-BY-NAME: got %v; want %s", reply, s.Master.Addr())
+	}
+	// The Sentinel restarts from the configuration it rewrote.
+	s.Sentinel.Stop()
+	s.Sentinel.Start()
+	if err := s.ready(); err != nil {
+		// It may take a moment to reach the master again.
+		deadline := time.Now().Add(clusterTimeout)
+		for err != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			err = s.ready()
+		}
+		if err != nil {
+			t.Fatalf("after a restart: %v", err)
+		}
+	}
+}
+
+func TestUnresponsive(t *testing.T) {
+	u := StartUnresponsive(t)
+	c, err := net.DialTimeout("tcp", u.Addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var buf [1]byte
+	if n, err := c.Read(buf[:]); n != 0 || !isTimeout(err) {
+		t.Fatalf("Read: got %d bytes, %v; want a timeout", n, err)
+	}
+	for u.Accepted() != 1 {
+		time.Sleep(time.Millisecond) // Accept may lag behind the dial
+	}
+	// Close ends the connection: a reader sees EOF at once.
+	u.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(buf[:]); err == nil || isTimeout(err) {
+		t.Fatalf("Read after Close: got %v; want the connection closed", err)
+	}
+	u.Close() // no-op
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
