@@ -2,9 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/typedcache/typedcache/cache"
 )
 
 // scanCount is the COUNT hint of the SCAN calls of Clear: about how many
@@ -22,6 +25,13 @@ const scanCount = 1000
 // Ring on every shard that the Ring sees as up: the keys of a shard that is
 // down are not cleared. Keys written while Clear runs may or may not be
 // deleted.
+//
+// With a client of another type than *redis.Client, *redis.ClusterClient
+// and *redis.Ring (a UniversalClient of the caller's making), Clear returns
+// an error matching cache.ErrUnsupported and sends nothing: the store
+// cannot tell which servers hold the keys, and a SCAN or a FLUSHDB through
+// such a client reaches one server, which would silently leave the keys of
+// the others.
 func (s *Store) Clear(ctx context.Context, prefix string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -38,8 +48,10 @@ func (s *Store) Clear(ctx context.Context, prefix string) error {
 		err = c.ForEachShard(ctx, func(ctx context.Context, shard *redis.Client) error {
 			return clearNode(ctx, shard, shard, prefix, false)
 		})
+	case *redis.Client:
+		err = clearNode(ctx, c, c, prefix, false)
 	default:
-		err = clearNode(ctx, s.client, s.client, prefix, false)
+		return fmt.Errorf("redisstore: clear with a client of type %T: %w", s.client, cache.ErrUnsupported)
 	}
 	if err != nil {
 		return fail(ctx, err)

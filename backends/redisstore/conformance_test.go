@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +39,26 @@ func clusterClient(addrs []string) func() redis.UniversalClient {
 	}
 }
 
+// ringClient returns a Ring over the servers at addrs, as shards "s0",
+// "s1", ...
+func ringClient(addrs ...string) func() redis.UniversalClient {
+	shards := make(map[string]string, len(addrs))
+	for i, a := range addrs {
+		shards["s"+strconv.Itoa(i)] = a
+	}
+	return func() redis.UniversalClient {
+		return redis.NewRing(&redis.RingOptions{Addrs: shards})
+	}
+}
+
+// failoverClient returns a client of the master that the Sentinels at
+// addrs monitor under name.
+func failoverClient(name string, addrs []string) func() redis.UniversalClient {
+	return func() redis.UniversalClient {
+		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: name, SentinelAddrs: addrs})
+	}
+}
+
 // runMiniredis starts a miniredis whose clock follows the wall clock.
 // miniredis expires keys only when its clock is advanced (FastForward), so a
 // goroutine advances it every few milliseconds until the test ends.
@@ -70,6 +91,7 @@ func runMiniredis(t *testing.T) *miniredis.Miniredis {
 }
 
 func TestConformanceMiniredis(t *testing.T) {
+	t.Parallel()
 	m := runMiniredis(t)
 	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore:     newClientStore(singleClient(m.Addr())),
@@ -83,6 +105,7 @@ func TestConformanceMiniredis(t *testing.T) {
 }
 
 func TestConformanceRedis(t *testing.T) {
+	t.Parallel()
 	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore:     newClientStore(singleClient(testenv.RedisAddr(t))),
 		MaxValueSize: maxValueSize,
@@ -90,6 +113,7 @@ func TestConformanceRedis(t *testing.T) {
 }
 
 func TestConformancePrivateRedis(t *testing.T) {
+	t.Parallel()
 	srv := testenv.StartRedis(t)
 	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore:     newClientStore(singleClient(srv.Addr())),
@@ -99,8 +123,50 @@ func TestConformancePrivateRedis(t *testing.T) {
 }
 
 func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
 	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore:     newClientStore(clusterClient(testenv.RedisClusterAddrs(t))),
+		MaxValueSize: maxValueSize,
+	})
+}
+
+// TestConformancePrivateCluster runs the suite on a private Cluster, which
+// nothing else uses: Clear("") (FLUSHDB on every master) is tested too.
+func TestConformancePrivateCluster(t *testing.T) {
+	t.Parallel()
+	c := testenv.StartRedisCluster(t)
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     newClientStore(clusterClient(c.Addrs())),
+		Exclusive:    true,
+		MaxValueSize: maxValueSize,
+	})
+}
+
+// TestConformanceRing runs the suite on a Ring of two private servers.
+func TestConformanceRing(t *testing.T) {
+	t.Parallel()
+	a, b := testenv.StartRedis(t), testenv.StartRedis(t)
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     newClientStore(ringClient(a.Addr(), b.Addr())),
+		Exclusive:    true,
+		MaxValueSize: maxValueSize,
+	})
+}
+
+// TestConformanceSentinel runs the suite through a failover client, on a
+// private master found through a private Sentinel.
+//
+// The stores share one client: go-redis resolves the placeholder address
+// "FailoverClient" in DNS when it creates a failover client, and a
+// resolution still running when the tests end counts as a leaked
+// goroutine.
+func TestConformanceSentinel(t *testing.T) {
+	t.Parallel()
+	s := testenv.StartRedisSentinel(t)
+	client := newClient(t, failoverClient(s.MasterName(), s.Addrs()))
+	cachetest.RunConformanceTests(t, cachetest.Harness{
+		NewStore:     func(*testing.T) cache.Store { return redisstore.New(client, nil) },
+		Exclusive:    true,
 		MaxValueSize: maxValueSize,
 	})
 }

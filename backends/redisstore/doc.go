@@ -3,15 +3,39 @@
 // by redis.NewFailoverClient), a Redis Cluster (*redis.ClusterClient) or a
 // client-sharded *redis.Ring.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	rdb := redis.NewClient(&redis.Options{
+//		Addr:                  "127.0.0.1:6379",
+//		ContextTimeoutEnabled: true, // see Timeouts
+//	})
 //	defer rdb.Close()
 //	store := redisstore.New(rdb, nil)
 //	defer store.Close()
-//	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+//	users := cache.New[int, User](store, &cache.Options[int, User]{
+//		Namespace: "users",
+//		Timeout:   300 * time.Millisecond,
+//	})
 //
 // Keys and values are binary-safe in Redis and are stored as they are.
 // TTLs have millisecond resolution; a positive ttl is rounded up to whole
 // milliseconds, so it never becomes "no expiry".
+//
+// # Timeouts
+//
+// Create the client with ContextTimeoutEnabled: true (a field of
+// redis.Options, redis.ClusterOptions, redis.RingOptions and
+// redis.FailoverOptions alike). Only then does go-redis apply a context's
+// deadline to its reads and writes, so that the Cache's Timeout
+// (cache.Options.Timeout) and the deadlines of your contexts bound each
+// call. Without it, go-redis ignores those deadlines on the socket: a call
+// to a server that accepts connections but never answers lasts until the
+// client's own ReadTimeout, WriteTimeout or DialTimeout ends it, seconds
+// with the defaults, whatever the Cache's Timeout (the error still matches
+// context.DeadlineExceeded, but late).
+//
+// Watch waits for its subscription within its context's deadline too; but
+// while the store's pub/sub connection is being re-established after a
+// failure, it may also wait for that attempt, which the client's
+// DialTimeout and ReadTimeout bound.
 //
 // # Atomic operations
 //
@@ -24,7 +48,13 @@
 //
 // The fencing counter of AddFenced is stored under a name that starts with
 // the key and lies in the same Cluster slot (key + ":fence" when the key has
-// a hash tag, key + ":fence:" and five hex digits otherwise).
+// a hash tag, key + ":fence:" and five hex digits otherwise), so on a
+// Cluster it moves with the key's slot. On a Ring it lives on the shard that
+// owns the key when AddFenced runs: when the Ring's shards change (one is
+// added or removed, or goes down or comes back), the key may be owned by
+// another shard, whose counter for it starts again from 1 or from an older
+// value, so fence numbers can go backwards. Do not rely on fencing tokens
+// over a Ring whose shards can change.
 //
 // # Release notifications
 //
@@ -32,8 +62,9 @@
 // publishes on the pub/sub channel of the key, [DefaultChannelPrefix] + key
 // (see Options.ChannelPrefix), in the same script that deletes it. Watch
 // subscribes to that channel on one pub/sub connection shared by all the
-// store's watches, read by one goroutine; both are created by the first
-// Watch and stopped by Close (on a Ring, one of each per shard). Watch
+// store's watches, read by one goroutine; the connection is made by the
+// first Watch, the goroutine starts once a subscription is in place, and
+// both are stopped by Close (on a Ring, one of each per shard). Watch
 // returns once the server has confirmed the subscription. When the
 // connection fails, every watcher is woken, since a release may have been
 // missed; go-redis reconnects and resubscribes, and the watchers are woken
@@ -56,8 +87,17 @@
 //
 // Clear with a prefix runs SCAN MATCH (the prefix's glob characters
 // escaped) and UNLINK in batches, and scans again until a pass finds
-// nothing left; on a Cluster on every master, on a Ring on every shard. Clear("") runs FLUSHDB (on every master of a Cluster): it
-// empties the database, keys of other programs included.
+// nothing left; on a Cluster on every master, on a Ring on every shard.
+// Clear("") runs FLUSHDB (on every master of a Cluster, on every shard of a
+// Ring): it empties the database, keys of other programs included.
+//
+// A client of another type (a UniversalClient of your own, wrapping one of
+// go-redis's) is treated like a Cluster by the multi-key operations, which
+// is correct for every kind of client; but Clear, with any prefix, returns
+// an error matching cache.ErrUnsupported and deletes nothing, since one SCAN
+// or FLUSHDB through such a client may reach only one of its servers. Pass
+// the *redis.Client, *redis.ClusterClient or *redis.Ring itself to New to
+// use Clear.
 //
 // # Closing
 //

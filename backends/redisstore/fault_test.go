@@ -42,54 +42,31 @@ func isOutage(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// TestServerDown stops the server under a Cache: every operation must fail
-// (not hang), and the same Cache must work again once the server is back.
-func TestServerDown(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	client := redis.NewClient(&redis.Options{
-		Addr:         srv.Addr(),
-		DialTimeout:  200 * time.Millisecond,
-		ReadTimeout:  200 * time.Millisecond,
-		WriteTimeout: 200 * time.Millisecond,
-		MaxRetries:   -1, // no retries
-	})
-	t.Cleanup(func() { _ = client.Close() })
-	store := redisstore.New(client, nil)
-	t.Cleanup(func() { _ = store.Close() })
-	c := cache.New[string, string](store, &cache.Options[string, string]{Timeout: 500 * time.Millisecond})
-	ctx := t.Context()
+// slack is how much longer than its deadline a call may take in the fault
+// tests: a correctness bound, generous for a loaded machine, not a
+// performance target.
+const slack = 2 * time.Second
 
-	if err := c.Set(ctx, "k", "v"); err != nil {
-		t.Fatalf("Set before the outage: %v", err)
-	}
-	// A watch in place before the outage is woken when the connection
-	// breaks: a release may be lost meanwhile.
-	woken, stop, err := store.Watch(ctx, "held")
-	if err != nil {
-		t.Fatalf("Watch before the outage: %v", err)
-	}
-	defer stop()
+// storeOp is one operation of the Store, called through c where the Cache
+// offers it, else on store with a context bounded by timeout.
+type storeOp struct {
+	name string
+	call func() error
+}
 
-	srv.Stop()
-
-	select {
-	case <-woken:
-	case <-time.After(bound):
-		t.Errorf("a watcher was not woken within %v of the connection's failure", bound)
-	}
-
+// storeOps returns every operation of the Store, called through the Cache c
+// (whose Timeout is timeout) or directly on store under a context bounded by
+// timeout.
+func storeOps(ctx context.Context, c *cache.Cache[string, string], store *redisstore.Store, timeout time.Duration) []storeOp {
 	opCtx := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(ctx, 500*time.Millisecond)
+		return context.WithTimeout(ctx, timeout)
 	}
-	ops := []struct {
-		name string
-		call func() error
-	}{
+	return []storeOp{
 		{"Get", func() error { _, _, err := c.Get(ctx, "k"); return err }},
-		{"Set", func() error { return c.Set(ctx, "k", "v2") }},
-		{"Add", func() error { return c.Add(ctx, "new", "v") }},
 		{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "x"}); return err }},
+		{"Set", func() error { return c.Set(ctx, "k", "v2") }},
 		{"SetMulti", func() error { return c.SetMulti(ctx, map[string]string{"a": "1", "b": "2"}) }},
+		{"Add", func() error { return c.Add(ctx, "new", "v") }},
 		{"Delete", func() error { _, err := c.Delete(ctx, "k", "x"); return err }},
 		{"Exists", func() error { _, err := c.Exists(ctx, "k"); return err }},
 		{"Expire", func() error { _, err := c.Expire(ctx, "k", time.Minute); return err }},
@@ -126,18 +103,93 @@ func TestServerDown(t *testing.T) {
 			return err
 		}},
 	}
+}
+
+// runFailing runs every op, each of which must fail with an error that
+// match accepts, within timeout + slack.
+func runFailing(t *testing.T, ops []storeOp, timeout time.Duration, want string, match func(error) bool) {
+	t.Helper()
 	for _, op := range ops {
 		start := time.Now()
 		err := within(t, op.name, op.call)
-		t.Logf("%s: %v after %v", op.name, err, time.Since(start).Round(time.Millisecond))
+		elapsed := time.Since(start)
+		t.Logf("%s: %v after %v", op.name, err, elapsed.Round(time.Millisecond))
 		if err == nil {
-			t.Errorf("%s with the server down: got nil error; want one", op.name)
+			t.Errorf("%s: got nil error; want %s", op.name, want)
 			continue
 		}
-		if !isOutage(err) {
-			t.Errorf("%s with the server down: got %v; want a network error or context.DeadlineExceeded", op.name, err)
+		if !match(err) {
+			t.Errorf("%s: got %v; want %s", op.name, err, want)
+		}
+		if elapsed > timeout+slack {
+			t.Errorf("%s: returned after %v; want at most the timeout %v + %v", op.name, elapsed, timeout, slack)
 		}
 	}
+}
+
+// TestServerHangs runs every operation against a server that accepts
+// connections and never answers, through a client with
+// ContextTimeoutEnabled: the Cache's Timeout (or the context's deadline)
+// ends each call, with an error matching context.DeadlineExceeded.
+func TestServerHangs(t *testing.T) {
+	hole := testenv.StartUnresponsive(t)
+	client := redis.NewClient(&redis.Options{
+		Addr:                  hole.Addr(),
+		ContextTimeoutEnabled: true,
+		// The client's own timeouts are the defaults, far above the Cache's.
+	})
+	t.Cleanup(func() { _ = client.Close() })
+	store := redisstore.New(client, nil)
+	t.Cleanup(func() { _ = store.Close() })
+	const timeout = 300 * time.Millisecond
+	c := cache.New[string, string](store, &cache.Options[string, string]{Timeout: timeout})
+
+	runFailing(t, storeOps(t.Context(), c, store, timeout), timeout, "context.DeadlineExceeded", func(err error) bool {
+		return errors.Is(err, context.DeadlineExceeded)
+	})
+	if hole.Accepted() == 0 {
+		t.Error("no connection reached the server: the test proves nothing")
+	}
+}
+
+// TestServerDown stops the server under a Cache: every operation must fail
+// within the Cache's Timeout (not hang), and the same Cache must work again
+// once the server is back. The client's own timeouts are not below the
+// Cache's: the Cache's Timeout is what bounds the calls.
+func TestServerDown(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	const timeout = 500 * time.Millisecond
+	client := redis.NewClient(&redis.Options{
+		Addr:                  srv.Addr(),
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1, // no retries
+	})
+	t.Cleanup(func() { _ = client.Close() })
+	store := redisstore.New(client, nil)
+	t.Cleanup(func() { _ = store.Close() })
+	c := cache.New[string, string](store, &cache.Options[string, string]{Timeout: timeout})
+	ctx := t.Context()
+
+	if err := c.Set(ctx, "k", "v"); err != nil {
+		t.Fatalf("Set before the outage: %v", err)
+	}
+	// A watch in place before the outage is woken when the connection
+	// breaks: a release may be lost meanwhile.
+	woken, stop, err := store.Watch(ctx, "held")
+	if err != nil {
+		t.Fatalf("Watch before the outage: %v", err)
+	}
+	defer stop()
+
+	srv.Stop()
+
+	select {
+	case <-woken:
+	case <-time.After(bound):
+		t.Errorf("a watcher was not woken within %v of the connection's failure", bound)
+	}
+
+	runFailing(t, storeOps(ctx, c, store, timeout), timeout, "a network error or context.DeadlineExceeded", isOutage)
 
 	srv.Start()
 
@@ -157,10 +209,22 @@ func TestServerDown(t *testing.T) {
 		t.Errorf("Get after restart: got %q, %v, %v; want \"back\", true, nil", v, ok, err)
 	}
 
-	// The watch from before the outage was resubscribed: a release reaches it.
-	select { // drop wake-ups caused by the outage
-	case <-woken:
-	default:
+	// The watch from before the outage was resubscribed: only a release
+	// can wake it now. Wait until the server has its subscription again,
+	// then for a barrier (another Watch returns once the subscriber has
+	// read everything before its PING, so the wake-ups of the reconnection
+	// have been delivered), drop those wake-ups, and release.
+	admin := newClient(t, singleClient(srv.Addr()))
+	channel := store.Channel("held")
+	for deadline := time.Now().Add(bound); ; {
+		n, err := admin.PubSubNumSub(ctx, channel).Result()
+		if err == nil && n[channel] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PUBSUB NUMSUB %s after the restart: got %v, %v; want 1 within %v", channel, n, err, bound)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var ch <-chan struct{}
 	err = within(t, "Watch after restart", func() error {
@@ -175,6 +239,10 @@ func TestServerDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Watch after restart: %v", err)
 	}
+	select { // drop wake-ups caused by the outage and the reconnection
+	case <-woken:
+	default:
+	}
 	for _, key := range []string{"held", "held2"} {
 		if err := store.Set(ctx, key, []byte("tok"), 0); err != nil {
 			t.Fatal(err)
@@ -183,11 +251,14 @@ func TestServerDown(t *testing.T) {
 			t.Fatalf("DeleteIfEqual(%q) after restart: got %v, %v; want true", key, ok, err)
 		}
 	}
-	for name, c := range map[string]<-chan struct{}{"held": woken, "held2": ch} {
+	for _, w := range []struct {
+		name string
+		c    <-chan struct{}
+	}{{"held", woken}, {"held2", ch}} {
 		select {
-		case <-c:
+		case <-w.c:
 		case <-time.After(bound):
-			t.Errorf("the watcher of %q was not woken by its release after the restart", name)
+			t.Errorf("the watcher of %q was not woken by its release after the restart", w.name)
 		}
 	}
 }
@@ -222,6 +293,12 @@ func TestWatchConnectionKilled(t *testing.T) {
 		t.Fatalf("Watch after the kill: %v", err)
 	}
 	defer stop2()
+	// That barrier also delivered the wake-up of the reconnection: drop it,
+	// so that only the release below can wake the watcher.
+	select {
+	case <-woken:
+	default:
+	}
 	if err := store.Set(ctx, "lock", []byte("tok"), 0); err != nil {
 		t.Fatal(err)
 	}

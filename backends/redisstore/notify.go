@@ -20,7 +20,8 @@ const (
 	healthInterval = 15 * time.Second
 
 	// unsubscribeTimeout bounds the UNSUBSCRIBE sent by a watch's stop
-	// function, which has no context of its own.
+	// function, which has no context of its own, and the making of a
+	// connection that replaces a silent one.
 	unsubscribeTimeout = 5 * time.Second
 
 	// retryMin and retryMax bound the pause of a subscriber between
@@ -40,10 +41,13 @@ const (
 // DeleteIfEqual publishes on the key's channel (Channel: the channel prefix
 // followed by the key) in the same script that deletes the key. Watch
 // subscribes to that channel on a pub/sub connection that the store shares
-// between all its watches: one connection, and one goroutine reading it,
-// created by the first Watch and stopped by Close (on a Ring, one of each
-// per shard, as a Ring publishes on the shard of the key). A channel is
-// subscribed while at least one watch of its key is active.
+// between all its watches: one connection, made by the first Watch, and one
+// goroutine reading it, started once a subscription is in place; both are
+// stopped by Close (on a Ring, one of each per shard, as a Ring publishes
+// on the shard of the key). A channel is subscribed while at least one
+// watch of its key is active: the stop function of the last one sends an
+// UNSUBSCRIBE, which may have to reconnect, but holds up neither the
+// wake-ups nor the stops that send no command.
 //
 // Watch returns only once the server has confirmed the subscription (it
 // sends a PING after the SUBSCRIBE on the same connection and waits for the
@@ -51,6 +55,12 @@ const (
 // the connection lasts. When the connection fails, go-redis reconnects and
 // resubscribes; since releases may have been lost meanwhile, every watcher
 // is woken. Wake-ups may therefore be spurious. Expiries are not reported.
+//
+// Watch returns when ctx ends, with an error matching ctx.Err(), if the
+// client was created with ContextTimeoutEnabled (see the package
+// documentation); while the shared connection is being re-established it
+// may also wait for that attempt, which the client's DialTimeout and
+// ReadTimeout bound.
 //
 // On a Cluster, the classic PUBLISH of the script is propagated to every
 // node, so the one connection may be to any node.
@@ -78,7 +88,6 @@ type notifier struct {
 	mu     sync.Mutex
 	closed bool
 	subs   map[*redis.Client]*subscriber // keyed by Ring shard; nil otherwise
-	wg     sync.WaitGroup                // the subscribers' goroutines
 }
 
 func (n *notifier) init(s *Store) {
@@ -88,7 +97,7 @@ func (n *notifier) init(s *Store) {
 }
 
 // subscriber returns the subscriber that sees the releases of key, creating
-// it (and starting its goroutine) on first use.
+// it on first use. Its goroutine starts with its first subscription.
 func (n *notifier) subscriber(key string) (*subscriber, error) {
 	var (
 		src   pubSubSource = n.s.client
@@ -110,19 +119,16 @@ func (n *notifier) subscriber(key string) (*subscriber, error) {
 		return sub, nil
 	}
 	sub := &subscriber{
-		src:      src,
-		health:   n.health,
-		ps:       src.Subscribe(context.Background()), // no channel yet: no I/O
-		done:     make(chan struct{}),
-		channels: make(map[string]map[*watcher]struct{}),
-		pings:    make(map[string]chan bool),
+		src:        src,
+		health:     n.health,
+		ps:         src.Subscribe(context.Background()), // no channel yet: no I/O
+		done:       make(chan struct{}),
+		exited:     make(chan struct{}),
+		channels:   make(map[string]map[*watcher]struct{}),
+		pings:      make(map[string]chan bool),
+		subscribed: make(map[string]struct{}),
 	}
 	n.subs[shard] = sub
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		sub.run()
-	}()
 	return sub, nil
 }
 
@@ -138,7 +144,6 @@ func (n *notifier) close() {
 	for _, sub := range subs {
 		sub.close()
 	}
-	n.wg.Wait()
 }
 
 // watcher is one Watch: its channel has room for one wake-up.
@@ -153,16 +158,28 @@ func (w *watcher) wake() {
 
 // subscriber is one pub/sub connection and the goroutine (run) that reads
 // it and dispatches its messages.
+//
+// Two mutexes: mu guards the watchers and the connection's identity and is
+// never held across network I/O, so that run's dispatch, other watches and
+// stops never wait for the network; cmdMu serializes the commands that
+// change the connection's subscriptions (SUBSCRIBE, UNSUBSCRIBE, and the
+// replacement of the connection), which may dial. A goroutine holding cmdMu
+// may take mu; never the other way round.
 type subscriber struct {
 	src    pubSubSource
 	health time.Duration
 	done   chan struct{} // closed by close
+	exited chan struct{} // closed when run returns
 
-	// mu guards the fields below, and orders the SUBSCRIBE and UNSUBSCRIBE
-	// commands with the changes of channels they follow.
+	// cmdMu guards subscribed, and is held while a SUBSCRIBE or an
+	// UNSUBSCRIBE is sent and while the connection is replaced.
+	cmdMu      sync.Mutex
+	subscribed map[string]struct{} // channels subscribed on ps (go-redis resubscribes them)
+
 	mu       sync.Mutex
 	ps       *redis.PubSub
-	channels map[string]map[*watcher]struct{} // subscribed channel -> its watchers
+	started  bool                             // run was started
+	channels map[string]map[*watcher]struct{} // channel -> its watchers, never empty
 	pings    map[string]chan bool             // barrier PING payload -> its waiter
 	seq      uint64                           // last PING payload number
 }
@@ -187,16 +204,6 @@ func (sub *subscriber) watch(ctx context.Context, ch string) (<-chan struct{}, f
 	}
 	set := sub.channels[ch]
 	if set == nil {
-		if err := sub.ps.Subscribe(ctx, ch); err != nil {
-			// go-redis keeps the channel in its set even when SUBSCRIBE
-			// could not be sent, to send it on reconnection: remove it.
-			// The context is cancelled so that this does not dial again.
-			cctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			_ = sub.ps.Unsubscribe(cctx, ch)
-			sub.mu.Unlock()
-			return nil, nil, fail(ctx, err)
-		}
 		set = make(map[*watcher]struct{})
 		sub.channels[ch] = set
 	}
@@ -204,6 +211,13 @@ func (sub *subscriber) watch(ctx context.Context, ch string) (<-chan struct{}, f
 	sub.mu.Unlock()
 
 	stop := sync.OnceFunc(func() { sub.remove(ch, w) })
+	if err := sub.sync(ctx, ch); err != nil {
+		stop()
+		if sub.isDone() {
+			return nil, nil, cache.ErrClosed
+		}
+		return nil, nil, fail(ctx, err)
+	}
 	if err := sub.barrier(ctx); err != nil {
 		stop()
 		return nil, nil, err
@@ -214,21 +228,78 @@ func (sub *subscriber) watch(ctx context.Context, ch string) (<-chan struct{}, f
 // remove ends a watch, and unsubscribes its channel if it was the last.
 func (sub *subscriber) remove(ch string, w *watcher) {
 	sub.mu.Lock()
-	defer sub.mu.Unlock()
 	set := sub.channels[ch]
 	delete(set, w)
-	if len(set) > 0 || set == nil {
-		return
+	last := set != nil && len(set) == 0
+	if last {
+		delete(sub.channels, ch)
 	}
-	delete(sub.channels, ch)
-	if sub.isDone() {
+	sub.mu.Unlock()
+	if !last {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
 	defer cancel()
-	// An error leaves the channel out of go-redis's set all the same, so a
-	// new connection will not subscribe to it.
-	_ = sub.ps.Unsubscribe(ctx, ch)
+	_ = sub.sync(ctx, ch)
+}
+
+// sync makes the subscription of channel ch on the connection match its
+// watchers: it subscribes a channel that has watchers and is not
+// subscribed, and unsubscribes one that has none and is. Every change of a
+// channel's watchers is followed by a sync of the channel, and each sync
+// reads the watchers after the syncs before it have sent their commands, so
+// the last command sent for a channel always reflects its latest watchers,
+// however the changes and the commands interleave. It starts run with the
+// first subscription.
+func (sub *subscriber) sync(ctx context.Context, ch string) error {
+	sub.cmdMu.Lock()
+	defer sub.cmdMu.Unlock()
+	sub.mu.Lock()
+	want := len(sub.channels[ch]) > 0
+	done := sub.isDone()
+	ps := sub.ps
+	sub.mu.Unlock()
+	if done {
+		return cache.ErrClosed
+	}
+	_, have := sub.subscribed[ch]
+	switch {
+	case want && !have:
+		if err := ps.Subscribe(ctx, ch); err != nil {
+			// go-redis keeps the channel in its set even when SUBSCRIBE
+			// could not be sent, to send it on reconnection: remove it.
+			// The context is cancelled so that this does not dial again.
+			cctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = ps.Unsubscribe(cctx, ch)
+			return err
+		}
+		sub.subscribed[ch] = struct{}{}
+		sub.start()
+	case !want && have:
+		delete(sub.subscribed, ch)
+		// An error leaves the channel out of go-redis's set all the same,
+		// so a new connection will not subscribe to it.
+		_ = ps.Unsubscribe(ctx, ch)
+	}
+	return nil
+}
+
+// start starts run, once, unless the subscriber is closed. run starts only
+// once a channel is subscribed, so that it never dials a connection with
+// nothing on it: until then, the only connection attempts are those of
+// Watch, bounded by its context.
+func (sub *subscriber) start() {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.started || sub.isDone() {
+		return
+	}
+	sub.started = true
+	go func() {
+		defer close(sub.exited)
+		sub.run()
+	}()
 }
 
 // barrier returns once the server has processed every command sent on the
@@ -386,36 +457,47 @@ func (sub *subscriber) interruptedLocked() {
 }
 
 // replace swaps a connection that stopped answering for a new one,
-// subscribed to the same channels.
+// subscribed to the same channels. The new connection is made before it is
+// published to the other methods, under cmdMu but not mu.
 func (sub *subscriber) replace(old *redis.PubSub) {
+	sub.cmdMu.Lock()
+	defer sub.cmdMu.Unlock()
 	sub.mu.Lock()
-	if sub.isDone() || sub.ps != old {
-		sub.mu.Unlock()
+	stale := sub.isDone() || sub.ps != old
+	sub.mu.Unlock()
+	if stale {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
 	defer cancel()
-	sub.ps = sub.src.Subscribe(ctx)
-	if len(sub.channels) > 0 {
-		chans := make([]string, 0, len(sub.channels))
-		for ch := range sub.channels {
+	ps := sub.src.Subscribe(ctx)
+	if len(sub.subscribed) > 0 {
+		chans := make([]string, 0, len(sub.subscribed))
+		for ch := range sub.subscribed {
 			chans = append(chans, ch)
 		}
 		// On failure go-redis keeps the channels and subscribes them when
 		// run's next read connects.
-		_ = sub.ps.Subscribe(ctx, chans...)
+		_ = ps.Subscribe(ctx, chans...)
 	}
+	sub.mu.Lock()
+	if sub.isDone() {
+		sub.mu.Unlock()
+		_ = ps.Close()
+		return
+	}
+	sub.ps = ps
 	sub.interruptedLocked()
 	sub.mu.Unlock()
 	_ = old.Close()
 }
 
-// close stops the subscriber: its connection is closed, which ends run, and
-// every watcher is woken.
+// close stops the subscriber: every watcher is woken, its connection is
+// closed, which ends run, and close waits for run to return.
 func (sub *subscriber) close() {
 	sub.mu.Lock()
-	defer sub.mu.Unlock()
 	if sub.isDone() {
+		sub.mu.Unlock()
 		return
 	}
 	close(sub.done)
@@ -424,5 +506,10 @@ func (sub *subscriber) close() {
 			w.wake()
 		}
 	}
-	_ = sub.ps.Close()
+	ps, started := sub.ps, sub.started
+	sub.mu.Unlock()
+	_ = ps.Close()
+	if started {
+		<-sub.exited
+	}
 }

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -213,4 +214,205 @@ func (p *proxy) close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+}
+
+// TestStopDuringSlowUnsubscribe stops a watch while the UNSUBSCRIBE of
+// another watch's stop is stuck dialing (the server hangs on the new
+// connection's handshake): the other stop, and dispatch, do not wait for it.
+func TestStopDuringSlowUnsubscribe(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	hole := testenv.StartUnresponsive(t)
+	var toHole atomic.Bool
+	client := redis.NewClient(&redis.Options{
+		Addr: srv.Addr(),
+		// Once toHole is set, new connections go to a server that never
+		// answers: their handshake hangs until hole is closed (the read
+		// timeout is longer than the test's bound).
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if toHole.Load() {
+				addr = hole.Addr()
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		ReadTimeout: 3 * bound,
+	})
+	t.Cleanup(func() { _ = client.Close() })
+	store := New(client, nil)
+	t.Cleanup(func() { _ = store.Close() })
+	releaser := newTestStore(t, srv.Addr(), 0)
+	ctx := t.Context()
+
+	_, stopA, err := store.Watch(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chB1, stopB1, err := store.Watch(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chB2, stopB2, err := store.Watch(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopB2()
+
+	// Break the pub/sub connection: its reconnection hangs in the hole.
+	toHole.Store(true)
+	if n, err := releaser.client.ClientKillByFilter(ctx, "TYPE", "pubsub").Result(); err != nil || n != 1 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: got %d, %v; want 1", n, err)
+	}
+	for hole.Accepted() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// The last watch of "a" stops: its UNSUBSCRIBE waits for the stuck
+	// connection.
+	aDone := make(chan struct{})
+	go func() {
+		defer close(aDone)
+		stopA()
+	}()
+	time.Sleep(200 * time.Millisecond) // let stopA reach its UNSUBSCRIBE
+	// A watch of "b" stops (not the last: no command to send) and a release
+	// is dispatched meanwhile: neither waits for the UNSUBSCRIBE.
+	b1Done := make(chan struct{})
+	go func() {
+		defer close(b1Done)
+		stopB1()
+		store.notify.subs[nil].dispatch(store.Channel("b"))
+	}()
+	select {
+	case <-b1Done:
+	case <-aDone:
+		t.Errorf("the stop of a watch of \"b\" waited for the UNSUBSCRIBE of \"a\"")
+	case <-time.After(bound):
+		t.Errorf("the stop of a watch of \"b\" did not return within %v while the UNSUBSCRIBE of \"a\" was stuck", bound)
+	}
+	select {
+	case <-aDone:
+		t.Fatal("the UNSUBSCRIBE of \"a\" returned while the server hung; the test proves nothing")
+	default:
+	}
+	wantWake(t, chB2, "dispatch while an UNSUBSCRIBE is stuck")
+
+	// The server answers again: everything completes, "b" is still
+	// watched and "a" is not.
+	toHole.Store(false)
+	hole.Close()
+	<-aDone
+	<-b1Done
+	select {
+	case <-chB1:
+	default:
+	}
+	wantNumSub(t, releaser, store.Channel("a"), 0)
+	wantNumSub(t, releaser, store.Channel("b"), 1)
+	_, stopC, err := store.Watch(ctx, "c") // a barrier: the reconnection's wake-ups are in
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopC()
+	select {
+	case <-chB2:
+	default:
+	}
+	release(t, releaser, "b")
+	wantWake(t, chB2, "release after the recovery")
+}
+
+// TestWatchStopConcurrent starts and stops watches of a few keys from many
+// goroutines at once: the subscriptions end matching the watches, and a
+// channel is never left unsubscribed under an active watch.
+func TestWatchStopConcurrent(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	store := newTestStore(t, srv.Addr(), 0)
+	releaser := newTestStore(t, srv.Addr(), 0)
+	ctx := t.Context()
+	keys := []string{"k0", "k1", "k2"}
+
+	const goroutines, rounds = 8, 40
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		held  = make(map[string][]<-chan struct{}) // the last watch of each goroutine
+		stops []func()
+		// overlaps counts the times a Watch started while another stop of
+		// its key was running: the race this test is about.
+		overlaps atomic.Int64
+		stopping [3]atomic.Int64
+	)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				i := (g + r) % len(keys)
+				if stopping[i].Load() > 0 {
+					overlaps.Add(1)
+				}
+				ch, stop, err := store.Watch(ctx, keys[i])
+				if err != nil {
+					t.Errorf("Watch(%q): %v", keys[i], err)
+					return
+				}
+				if r == rounds-1 {
+					mu.Lock()
+					held[keys[i]] = append(held[keys[i]], ch)
+					stops = append(stops, stop)
+					mu.Unlock()
+					return
+				}
+				stopping[i].Add(1)
+				stop()
+				stopping[i].Add(-1)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if overlaps.Load() == 0 {
+		t.Fatal("no Watch ran during a stop of the same key: the test proves nothing")
+	}
+	t.Logf("%d watches started during a stop of their key", overlaps.Load())
+	for _, k := range keys {
+		want := int64(0)
+		if len(held[k]) > 0 {
+			want = 1
+		}
+		wantNumSub(t, releaser, store.Channel(k), want)
+		if len(held[k]) == 0 {
+			continue
+		}
+		release(t, releaser, k)
+		for _, ch := range held[k] {
+			wantWake(t, ch, "release of "+k)
+		}
+	}
+	for _, stop := range stops {
+		stop()
+	}
+	for _, k := range keys {
+		wantNumSub(t, releaser, store.Channel(k), 0)
+	}
+}
+
+// wantNumSub waits until PUBSUB NUMSUB reports want subscribers of ch (an
+// UNSUBSCRIBE is not acknowledged: the server may see it a moment after
+// the stop that sent it), and fails the test if it does not within bound.
+func wantNumSub(t *testing.T, s *Store, ch string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		n, err := s.client.PubSubNumSub(t.Context(), ch).Result()
+		if err == nil && n[ch] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PUBSUB NUMSUB %s: got %v, %v; want %d within %v", ch, n, err, want, bound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

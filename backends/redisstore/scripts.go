@@ -101,6 +101,10 @@ func (s *Store) ExtendIfEqual(ctx context.Context, key string, value []byte, ttl
 // (key + ":fence" for a key with a hash tag, key + ":fence:" and five hex
 // digits otherwise); it has no expiry. It returns cache.ErrExists, and does
 // not count, when key holds a value.
+//
+// On a Ring the counter is on the shard that owns key at the time: a change
+// of the Ring's shards can move key to a shard whose counter is behind, and
+// fence numbers then go backwards (see the package documentation).
 func (s *Store) AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

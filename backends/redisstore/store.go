@@ -66,8 +66,11 @@ type Store struct {
 
 // New returns a Store over client, which may be a *redis.Client, a
 // *redis.ClusterClient, a *redis.Ring or a failover client (see the package
-// documentation for how each is used). The store never closes client: Close
-// only stops what the store itself created. New panics if client is nil.
+// documentation for how each is used). Create the client with
+// ContextTimeoutEnabled: true, so that the deadline of each call's context
+// (a Cache's Timeout) bounds the call (see Timeouts in the package
+// documentation). The store never closes client: Close only stops what the
+// store itself created. New panics if client is nil.
 func New(client redis.UniversalClient, opts *Options) *Store {
 	if client == nil {
 		panic("redisstore: New with a nil client")

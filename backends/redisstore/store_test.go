@@ -370,3 +370,49 @@ func TestGetsTokenIsACopy(t *testing.T) {
 		t.Errorf("CompareAndSwap after changing the value Gets returned: %v; want nil", err)
 	}
 }
+
+// wrappedClient is a UniversalClient of the user's making: the store does
+// not recognise its type.
+type wrappedClient struct{ *redis.Client }
+
+// TestUnknownClient runs a store over a client type it does not know: the
+// operations work, and Clear returns cache.ErrUnsupported without deleting
+// anything.
+func TestUnknownClient(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	direct := newClient(t, singleClient(srv.Addr()))
+	store := newStore(t, wrappedClient{direct.(*redis.Client)})
+	ctx := t.Context()
+	items := []cache.Item{{Key: "p:a", Value: []byte("1")}, {Key: "p:b", Value: []byte("2")}}
+	if err := store.SetMulti(ctx, items); err != nil {
+		t.Fatalf("SetMulti: %v", err)
+	}
+	if vals, err := store.GetMulti(ctx, []string{"p:a", "p:b", "p:c"}); err != nil || string(vals[0]) != "1" || string(vals[1]) != "2" || vals[2] != nil {
+		t.Fatalf("GetMulti: got %q, %v; want [1 2 nil]", vals, err)
+	}
+	ch, stop, err := store.Watch(ctx, "p:lock")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer stop()
+	mustSet(t, store, "p:lock", "tok", 0)
+	if ok, err := store.DeleteIfEqual(ctx, "p:lock", []byte("tok")); err != nil || !ok {
+		t.Fatalf("DeleteIfEqual: got %v, %v; want true", ok, err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(bound):
+		t.Fatal("the watcher was not woken by the release")
+	}
+	for _, prefix := range []string{"p:", ""} {
+		if err := store.Clear(ctx, prefix); !errors.Is(err, cache.ErrUnsupported) {
+			t.Errorf("Clear(%q): got %v; want cache.ErrUnsupported", prefix, err)
+		}
+	}
+	if n, err := direct.DBSize(ctx).Result(); err != nil || n != 2 {
+		t.Errorf("after Clear: got %d keys, %v; want the 2 keys untouched", n, err)
+	}
+	if n, err := store.Delete(ctx, "p:a", "p:b", "p:c"); err != nil || n != 2 {
+		t.Errorf("Delete: got %d, %v; want 2", n, err)
+	}
+}
