@@ -99,7 +99,10 @@ func lockBenchRedisClient(b *testing.B, name string) redis.UniversalClient {
 var lockBenchRawRelease = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`)
 
 // BenchmarkLockAcquireRelease measures one uncontended TryAcquire and
-// Release of a RedLock, beside the raw client doing the same round trips:
+// Release of a RedLock (impl=typedcache), and one uncontended Acquire and
+// Release (impl=typedcache-acquire: Acquire starts a watch only when the
+// lock is busy, so it should cost what TryAcquire does), beside the raw
+// client doing the same round trips:
 //   - redis, cluster: SET key token NX PX lease, then the compare-and-delete
 //     Lua script (impl=raw), and bsm/redislock's Obtain (no retry) and
 //     Release (impl=redislock);
@@ -181,18 +184,21 @@ func BenchmarkLockAcquireRelease(b *testing.B) {
 				})
 			}
 			for _, impl := range []struct {
-				name string
-				opts *lock.Options
+				name    string
+				opts    *lock.Options
+				acquire bool // Acquire rather than TryAcquire
 			}{
-				{"typedcache", nil},
-				{"typedcache-fenced", &lock.Options{Fencing: true}},
+				{"typedcache", nil, false},
+				{"typedcache-acquire", nil, true},
+				{"typedcache-fenced", &lock.Options{Fencing: true}, false},
 			} {
 				b.Run("impl="+impl.name, func(b *testing.B) {
 					c := lockBenchCache(backend.New(b), teststores.Namespace("lockbench"))
 					l := lock.NewRedLock(c, "k", lockBenchLease, impl.opts)
 					pair := func() {
-						ok, err := l.TryAcquire(ctx)
-						if err != nil || !ok {
+						if impl.acquire {
+							lockBenchCheck(b, l.Acquire(ctx))
+						} else if ok, err := l.TryAcquire(ctx); err != nil || !ok {
 							b.Fatalf("TryAcquire: got %v, %v; want true, nil", ok, err)
 						}
 						lockBenchCheck(b, l.Release(ctx))

@@ -19,7 +19,10 @@
 // Waiters wake when the holder releases: in the process at once, in other
 // processes through the store's notification (Redis pub/sub, see
 // cache.Notifier), and on stores without one (Memcached) by polling with
-// jittered backoff capped by the holder's remaining lease.
+// jittered backoff, capped by the holder's remaining lease where the store
+// reports it and otherwise (Memcached) by the waiter's own lease. An
+// uncontended acquisition is one store call: the watch for a release starts
+// only when the lock is busy.
 //
 // RedLock is an efficiency lock: it stops duplicate work. It is not a
 // correctness lock: a holder can stall past its lease, and a Redis failover

@@ -146,3 +146,204 @@ func TestUpdateCancelled(t *testing.T) {
 		t.Fatalf("cancelled Update: %v; want Canceled, not ErrConflict", err)
 	}
 }
+
+// watchCounting counts the watches a memory store starts, and runs
+// beforeWatch, if set, at the start of each.
+type watchCounting struct {
+	cache.Store
+	watches     atomic.Int64
+	beforeWatch func()
+}
+
+func (w *watchCounting) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+	w.watches.Add(1)
+	if w.beforeWatch != nil {
+		w.beforeWatch()
+	}
+	return w.Store.(cache.Notifier).Watch(ctx, key)
+}
+
+// An uncontended Acquire or AcquireOrWait starts no watch (on Redis a
+// SUBSCRIBE, a PING and an UNSUBSCRIBE): one store call takes the lock.
+// A contended one does.
+func TestUncontendedAcquireStartsNoWatch(t *testing.T) {
+	ctx := context.Background()
+	s := &watchCounting{Store: memStore(t)}
+	c := newCache[string](t, s, "n")
+	l := lock.NewRedLock(c, "k", time.Minute, nil)
+	for range 3 {
+		if err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if held, err := l.AcquireOrWait(ctx); !held || err != nil {
+			t.Fatalf("AcquireOrWait of a free lock: %v, %v; want true, nil", held, err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.watches.Load(); got != 0 {
+		t.Fatalf("watches of uncontended acquisitions: %d; want 0", got)
+	}
+
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- lock.NewRedLock(c, "k", time.Minute, nil).Acquire(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.watches.Load(); got != 1 {
+		t.Fatalf("watches of a contended Acquire: %d; want 1", got)
+	}
+}
+
+// A release between the first attempt and the start of the watch is not
+// missed: the waiters never poll (hour-long backoff and lease), and the
+// release happens just before the watch starts, where it cannot wake them.
+func TestReleaseBeforeWatchNotMissed(t *testing.T) {
+	for _, mode := range []string{"Acquire", "AcquireOrWait"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			s := &watchCounting{Store: memStore(t)}
+			c := newCache[string](t, s, "n")
+			opts := &lock.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour}
+			holder := lock.NewRedLock(c, "k", time.Hour, opts)
+			if err := holder.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.beforeWatch = func() {
+				if err := holder.Release(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			waiter := lock.NewRedLock(c, "k", time.Hour, opts)
+			var err error
+			if mode == "Acquire" {
+				err = waiter.Acquire(wctx)
+			} else {
+				_, err = waiter.AcquireOrWait(wctx)
+			}
+			if err != nil {
+				t.Fatalf("%s with a release just before its watch: %v; want it not missed", mode, err)
+			}
+			if s.watches.Load() != 1 {
+				t.Fatalf("watches: %d; want 1 (the lock was busy at the first attempt)", s.watches.Load())
+			}
+		})
+	}
+}
+
+// A context cancelled with a cause of its own: the error matches
+// ErrNotObtained, context.Canceled and the cause, whether the context ended
+// before the call, while waiting, or during the store call.
+func TestContextCause(t *testing.T) {
+	cause := errors.New("shutting down")
+	check := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if !errors.Is(err, lock.ErrNotObtained) || !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+			t.Errorf("%s: %v; want ErrNotObtained, context.Canceled and the cause", what, err)
+		}
+	}
+	ctx := context.Background()
+	c := newCache[string](t, memStore(t), "n")
+	holder := lock.NewRedLock(c, "busy", time.Minute, nil)
+	if err := holder.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release(ctx)
+
+	ended, cancel := context.WithCancelCause(ctx)
+	cancel(cause)
+	_, err := lock.NewRedLock(c, "free", time.Minute, nil).TryAcquire(ended)
+	check(t, "TryAcquire, ended before", err)
+	check(t, "Acquire, ended before", lock.NewRedLock(c, "busy", time.Minute, nil).Acquire(ended))
+
+	waiting := func() context.Context {
+		ctx, cancel := context.WithCancelCause(ctx)
+		time.AfterFunc(50*time.Millisecond, func() { cancel(cause) })
+		return ctx
+	}
+	check(t, "Acquire, ended while waiting", lock.NewRedLock(c, "busy", time.Minute, nil).Acquire(waiting()))
+	_, err = lock.NewRedLock(c, "busy", time.Minute, nil).AcquireOrWait(waiting())
+	check(t, "AcquireOrWait, ended while waiting", err)
+
+	// Ended during the store call (the store reports only ctx.Err()).
+	sctx, scancel := context.WithCancelCause(ctx)
+	s := &addThenCancel{Store: memStore(t), cancel: func() { scancel(cause) }}
+	_, err = lock.NewRedLock(newCache[string](t, s, "n"), "k", time.Minute, nil).TryAcquire(sctx)
+	check(t, "TryAcquire, ended in the store call", err)
+
+	// Update: ended in its backoff, and in a store call.
+	ints := newCache[counter](t, memStore(t), "n")
+	conflicting := func(old counter, _ bool) (counter, error) {
+		ints.Set(ctx, "k", counter{N: old.N + 1}) // always conflict
+		return old, nil
+	}
+	_, err = lock.Update(waiting(), ints, "k", conflicting, &lock.UpdateOptions{MaxAttempts: 1000, MinBackoff: time.Second})
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) || errors.Is(err, lock.ErrConflict) {
+		t.Errorf("Update ended in its backoff: %v; want context.Canceled and the cause, not ErrConflict", err)
+	}
+	uctx, ucancel := context.WithCancelCause(ctx)
+	_, err = lock.Update(uctx, ints, "k", func(old counter, found bool) (counter, error) {
+		ucancel(cause)
+		return old, nil
+	}, nil)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+		t.Errorf("Update ended in a store call: %v; want context.Canceled and the cause", err)
+	}
+}
+
+// addThenCancel is a store whose Add stores the value and then finds the
+// caller's context ended: the deadline hit after the store applied it.
+type addThenCancel struct {
+	cache.Store
+	cancel func() // ends the caller's context
+}
+
+func (s *addThenCancel) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.Store.Add(context.WithoutCancel(ctx), key, value, ttl); err != nil {
+		return err
+	}
+	s.cancel()
+	return ctx.Err()
+}
+
+// An acquisition whose context ended after the store took the lock does
+// not leave it held by nobody for a whole lease: its token is deleted.
+func TestAcquireEndedAfterAddLeavesNoLock(t *testing.T) {
+	ctx := context.Background()
+	s := &addThenCancel{Store: memStore(t)}
+	c := newCache[string](t, s, "n")
+	for _, mode := range []string{"TryAcquire", "Acquire"} {
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
+		s.cancel = cancel
+		l := lock.NewRedLock(c, "k-"+mode, time.Hour, nil)
+		var err error
+		if mode == "TryAcquire" {
+			_, err = l.TryAcquire(actx)
+		} else {
+			err = l.Acquire(actx)
+		}
+		cancel()
+		if !errors.Is(err, lock.ErrNotObtained) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: %v; want ErrNotObtained and context.Canceled", mode, err)
+		}
+		if l.Held() {
+			t.Fatalf("%s: Held() after a failed acquisition", mode)
+		}
+		if ok, err := s.Exists(ctx, l.Key()); ok || err != nil {
+			t.Fatalf("%s: lock key after an acquisition that failed: exists %v (err %v); want deleted", mode, ok, err)
+		}
+	}
+}

@@ -69,7 +69,8 @@ type UpdateOptions struct {
 
 // Update applies fn to the value of key and writes the result back with
 // compare-and-swap, retrying with jittered backoff when another writer got
-// there first, until the write succeeds, fn returns an error, ctx ends or
+// there first, until the write succeeds, fn returns an error, ctx ends (an
+// error matching ctx.Err() and, when it differs, context.Cause(ctx)) or
 // MaxAttempts conflicts happen (an error matching ErrConflict). fn receives
 // the current value and whether the key exists; it may run several times and
 // must not have side effects. Update returns the value written.
@@ -92,17 +93,17 @@ func Update[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], key 
 	var lastErr error
 	for attempt := 0; attempt < o.MaxAttempts; attempt++ {
 		if attempt > 0 {
-			t := time.NewTimer(b.delay())
+			t := time.NewTimer(b.delay(0))
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return zero, fmt.Errorf("lock: update %s: stopped after %d attempts: %w", c.Key(key), attempt, context.Cause(ctx))
+				return zero, fmt.Errorf("lock: update %s: stopped after %d attempts: %w", c.Key(key), attempt, ctxErr(ctx))
 			}
 		}
 		l, err := NewOptimisticLock(ctx, c, key)
 		if err != nil {
-			return zero, err
+			return zero, withCause(ctx, err)
 		}
 		old, found := l.Value()
 		v, err := fn(old, found)
@@ -114,9 +115,22 @@ func Update[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], key 
 			return v, nil
 		}
 		if !errors.Is(err, ErrConflict) {
-			return zero, err
+			return zero, withCause(ctx, err)
 		}
 		lastErr = err
 	}
 	return zero, fmt.Errorf("lock: update %s: %d attempts conflicted: %w", c.Key(key), o.MaxAttempts, lastErr)
+}
+
+// withCause joins err, a store error, with context.Cause(ctx) when ctx has
+// ended with a cause of its own (context.WithCancelCause) that err does not
+// carry already: the store reports only ctx.Err().
+func withCause(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != ctx.Err() && !errors.Is(err, cause) {
+		return errors.Join(err, cause)
+	}
+	return err
 }

@@ -121,13 +121,16 @@ func TestOptimisticLockAbsentKey(t *testing.T) {
 	})
 }
 
-// Update loses no increment under contention in one process.
+// Update loses no increment under contention in one process, and returns
+// the value it wrote: every count from 1 to the last, each once.
 func TestUpdateConcurrent(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		ctx := context.Background()
 		c := newCache[counter](t, s, ns)
 		const goroutines, each = 8, 25
 		var conflicts atomic.Int64
+		var mu sync.Mutex
+		returned := make(map[int]int) // value returned by Update -> how many times
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for range goroutines {
@@ -137,7 +140,7 @@ func TestUpdateConcurrent(t *testing.T) {
 				<-start
 				for range each {
 					attempts := 0
-					_, err := lock.Update(ctx, c, "n", func(old counter, _ bool) (counter, error) {
+					v, err := lock.Update(ctx, c, "n", func(old counter, _ bool) (counter, error) {
 						attempts++
 						old.N++
 						time.Sleep(100 * time.Microsecond) // some work between read and write
@@ -148,6 +151,9 @@ func TestUpdateConcurrent(t *testing.T) {
 						return
 					}
 					conflicts.Add(int64(attempts - 1))
+					mu.Lock()
+					returned[v.N]++
+					mu.Unlock()
 				}
 			}()
 		}
@@ -160,6 +166,11 @@ func TestUpdateConcurrent(t *testing.T) {
 		if err != nil || v.N != goroutines*each {
 			t.Fatalf("final count %d (err %v); want %d", v.N, err, goroutines*each)
 		}
+		for n := 1; n <= goroutines*each; n++ {
+			if returned[n] != 1 {
+				t.Errorf("Update returned %d %d times; want once (each Update returns the value it wrote)", n, returned[n])
+			}
+		}
 	})
 }
 
@@ -168,8 +179,8 @@ func TestUpdateErrors(t *testing.T) {
 	s := teststores.Get(t, "memory").New(t)
 	c := newCache[counter](t, s, namespace(t))
 	boom := errors.New("boom")
-	if _, err := lock.Update(ctx, c, "k", func(counter, bool) (counter, error) { return counter{}, boom }, nil); !errors.Is(err, boom) {
-		t.Fatalf("Update with a failing fn: got %v; want boom", err)
+	if v, err := lock.Update(ctx, c, "k", func(counter, bool) (counter, error) { return counter{N: 1}, boom }, nil); !errors.Is(err, boom) || v != (counter{}) {
+		t.Fatalf("Update with a failing fn: got %v, %v; want the zero value and boom", v, err)
 	}
 	// Every attempt conflicts: a writer changes the key inside fn.
 	n := 0
@@ -181,4 +192,31 @@ func TestUpdateErrors(t *testing.T) {
 	if !errors.Is(err, lock.ErrConflict) || n != 3 {
 		t.Fatalf("Update that always conflicts: got %v after %d attempts; want ErrConflict after 3", err, n)
 	}
+}
+
+// Update returns the value it wrote, from an absent key and from a present
+// one.
+func TestUpdateReturnsValue(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[counter](t, s, ns)
+		for i, want := range []counter{{N: 1, Owner: "absent"}, {N: 2, Owner: "present"}} {
+			v, err := lock.Update(ctx, c, "k", func(old counter, found bool) (counter, error) {
+				if found != (i > 0) {
+					t.Errorf("update %d: found = %v; want %v", i, found, i > 0)
+				}
+				owner := "absent"
+				if found {
+					owner = "present"
+				}
+				return counter{N: old.N + 1, Owner: owner}, nil
+			}, nil)
+			if err != nil || v != want {
+				t.Fatalf("update %d: returned %+v, %v; want %+v, nil", i, v, err, want)
+			}
+			if got, _, err := c.Get(ctx, "k"); err != nil || got != want {
+				t.Fatalf("update %d: stored %+v, %v; want %+v", i, got, err, want)
+			}
+		}
+	})
 }

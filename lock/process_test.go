@@ -56,7 +56,7 @@ func runWorkload(t *testing.T, role string, s cache.Store, ns string) {
 			case "mutex":
 				err = mutexWorker(ctx, ints, proc)
 			case "update":
-				err = updateWorker(ctx, cache.New[string, counter](s, &cache.Options[string, counter]{Namespace: ns}))
+				err = updateWorker(ctx, cache.New[string, counter](s, &cache.Options[string, counter]{Namespace: ns}), ints)
 			default:
 				err = fmt.Errorf("unknown role %q", role)
 			}
@@ -70,7 +70,9 @@ func runWorkload(t *testing.T, role string, s cache.Store, ns string) {
 
 // mutexWorker runs critical sections that do an unprotected
 // read-increment-write of "counter", count overlaps with an atomic "inside"
-// counter, and count the acquisitions that had to wait.
+// counter, count the acquisitions that had to wait, and count in
+// "handoffs" the critical sections whose previous holder ("last") was
+// another process.
 func mutexWorker(ctx context.Context, c *cache.Cache[string, int64], proc int64) error {
 	for range iterations {
 		l := lock.NewRedLock(c, "mutex", 30*time.Second, nil)
@@ -102,6 +104,18 @@ func mutexWorker(ctx context.Context, c *cache.Cache[string, int64], proc int64)
 		if err := c.Set(ctx, "counter", n+1); err != nil {
 			return err
 		}
+		last, found, err := c.Get(ctx, "last")
+		if err != nil {
+			return err
+		}
+		if found && last != proc {
+			if _, err := c.Increment(ctx, "handoffs", 1); err != nil {
+				return err
+			}
+		}
+		if err := c.Set(ctx, "last", proc); err != nil {
+			return err
+		}
 		if _, err := c.Increment(ctx, "inside", -1); err != nil {
 			return err
 		}
@@ -112,17 +126,26 @@ func mutexWorker(ctx context.Context, c *cache.Cache[string, int64], proc int64)
 	return nil
 }
 
-// updateWorker increments a struct field with lock.Update.
-func updateWorker(ctx context.Context, c *cache.Cache[string, counter]) error {
+// updateWorker increments a struct field with lock.Update, and counts in
+// "attempts" of ints the calls of the update function (one more than the
+// conflicts of each Update).
+func updateWorker(ctx context.Context, c *cache.Cache[string, counter], ints *cache.Cache[string, int64]) error {
+	var attempts int64
 	for range iterations {
-		if _, err := lock.Update(ctx, c, "n", func(old counter, _ bool) (counter, error) {
+		v, err := lock.Update(ctx, c, "n", func(old counter, _ bool) (counter, error) {
+			attempts++
 			old.N++
 			return old, nil
-		}, &lock.UpdateOptions{MaxAttempts: 10000}); err != nil {
+		}, &lock.UpdateOptions{MaxAttempts: 10000})
+		if err != nil {
 			return err
 		}
+		if v.N < 1 || v.N > processes*goroutines*iterations {
+			return fmt.Errorf("Update returned %d; want in [1, %d]", v.N, processes*goroutines*iterations)
+		}
 	}
-	return nil
+	_, err := ints.Increment(ctx, "attempts", attempts)
+	return err
 }
 
 func sharedBackends(t *testing.T, f func(t *testing.T, b teststores.Backend, s cache.Store, ns string)) {
@@ -147,6 +170,13 @@ func TestRedLockAcrossProcesses(t *testing.T) {
 		if got, _, _ := c.Get(ctx, "overlaps"); got != 0 {
 			t.Errorf("overlap detector saw %d overlapping critical sections; want 0", got)
 		}
+		// The lock passed from process to process, not only between the
+		// goroutines of one.
+		handoffs, _, err := c.Get(ctx, "handoffs")
+		t.Logf("%d handoffs between processes", handoffs)
+		if err != nil || handoffs == 0 {
+			t.Errorf("the lock never passed from one process to another (err %v): no cross-process contention", err)
+		}
 		// Every process had to wait at least once: contention happened
 		// across processes, not only within one.
 		for proc := 1; proc <= processes; proc++ {
@@ -167,6 +197,13 @@ func TestUpdateAcrossProcesses(t *testing.T) {
 		want := processes * goroutines * iterations
 		if got, _, err := c.Get(context.Background(), "n"); err != nil || got.N != want {
 			t.Errorf("count = %d (err %v); want %d: updates were lost", got.N, err, want)
+		}
+		// Some updates conflicted: writers really contended.
+		ints := cache.New[string, int64](s, &cache.Options[string, int64]{Namespace: ns})
+		attempts, _, err := ints.Get(context.Background(), "attempts")
+		t.Logf("%d attempts for %d updates", attempts, want)
+		if err != nil || attempts <= int64(want) {
+			t.Errorf("attempts = %d (err %v); want more than the %d updates: no contention", attempts, err, want)
 		}
 	})
 }

@@ -22,10 +22,20 @@ type Options struct {
 	// (Memcached). Defaults: 2ms and 100ms. On stores that notify (Redis,
 	// memory), waiters poll only to see a lease expire, at most every
 	// MaxBackoff.
+	//
+	// Whatever the backoff, a waiter never sleeps past the end of the
+	// holder's lease: each poll is capped by the holder's remaining lease
+	// where the store reports it (Store.TTL), and where it does not
+	// (Memcached) by the waiter's own lease, on the assumption that the
+	// holders of one lock key take the same lease. A waiter whose lease is
+	// shorter than the holder's polls more often; one whose lease is longer
+	// may notice an expired holder late, by up to its own lease.
 	MinBackoff, MaxBackoff time.Duration
 
 	// ReleaseTimeout bounds Release, which runs even when its context is
-	// already cancelled. Default: 5s.
+	// already cancelled. Default: 5s. It also bounds (to at most one
+	// second) the clean-up after an acquisition that failed because its
+	// context ended (see TryAcquire).
 	ReleaseTimeout time.Duration
 
 	// Fencing makes every acquisition also take a fencing token (see
@@ -42,7 +52,8 @@ type Options struct {
 // token can release or extend it. Waiters wake when the lock is released:
 // at once within the process, through the store's notification across
 // processes where the store has one (Redis pub/sub), and otherwise by
-// polling with jittered backoff capped by the holder's remaining lease.
+// polling with jittered backoff capped by the holder's remaining lease (or,
+// where the store cannot tell it, by this lock's own lease; see Options).
 //
 // A RedLock is one would-be holder: give each goroutine its own (they are
 // cheap). Its methods are safe for concurrent use, but a RedLock holds the
@@ -136,14 +147,50 @@ func (l *RedLock) Fence() (fence int64, ok bool) {
 
 var errHeldAlready = errors.New("lock: this RedLock holds the lock already")
 
+// abandonTimeout bounds, together with Options.ReleaseTimeout, the clean-up
+// after an acquisition that failed because its context ended, so that the
+// caller, whose context has ended, is not held up long by a slow store.
+const abandonTimeout = time.Second
+
+// notObtained returns the error of an acquisition stopped by the end of
+// ctx: ErrNotObtained joined with ctx.Err() (context.Canceled or
+// context.DeadlineExceeded) and, when it differs, context.Cause(ctx), so
+// that errors.Is matches each of them.
+func (l *RedLock) notObtained(ctx context.Context) error {
+	return fmt.Errorf("lock %s: %w", l.key, errors.Join(ErrNotObtained, ctxErr(ctx)))
+}
+
+// ctxErr returns ctx.Err() joined with context.Cause(ctx) when the cause is
+// another error (a cause given to context.WithCancelCause, say), or nil
+// while ctx has not ended.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if err == nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return errors.Join(err, cause)
+	}
+	return err
+}
+
 // TryAcquire takes the lock if it is free and reports whether it did; it
 // never waits. Held by another holder is (false, nil); a context that ends
-// gives an error joining ErrNotObtained and the context's error.
+// gives an error joining ErrNotObtained, the context's error and its cause.
+//
+// When the context ends during the store call, the store may have taken the
+// lock all the same; TryAcquire then deletes its token again (only its own),
+// on a context detached from ctx and bounded by the shorter of
+// Options.ReleaseTimeout and one second, so that the lock is not left held
+// by nobody for a whole lease.
 func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.token != nil && time.Now().Before(l.expires) {
 		return false, fmt.Errorf("lock %s: %w", l.key, errHeldAlready)
+	}
+	if ctx.Err() != nil {
+		return false, l.notObtained(ctx) // nothing sent: nothing to clean up
 	}
 	token := []byte(uuid.NewString())
 	start := time.Now()
@@ -159,7 +206,8 @@ func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return false, fmt.Errorf("lock %s: %w", l.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
+			l.abandon(ctx, token)
+			return false, l.notObtained(ctx)
 		}
 		return false, fmt.Errorf("lock %s: acquire: %w", l.key, err)
 	}
@@ -167,10 +215,32 @@ func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// abandon deletes token from the lock key if an acquisition that reported
+// an error took the lock all the same (its context ended after the store
+// applied the Add). It is best effort: an error leaves the lock to expire
+// with its lease.
+func (l *RedLock) abandon(ctx context.Context, token []byte) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(l.opts.ReleaseTimeout, abandonTimeout))
+	defer cancel()
+	if deleted, err := l.store.DeleteIfEqual(ctx, l.key, token); err == nil && deleted && l.local {
+		wakeReleased(l.id)
+	}
+}
+
 // Acquire takes the lock, waiting as long as it takes, until ctx ends; then
-// it returns an error joining ErrNotObtained and ctx's error. It never
-// reports success without holding the lock. A store error ends the wait.
+// it returns an error joining ErrNotObtained, ctx's error and its cause. It
+// never reports success without holding the lock. A store error ends the
+// wait.
+//
+// A free lock costs one store call: only when the lock is busy does Acquire
+// start watching for its release (on Redis, a subscription), and it tries
+// once more after the watch is in place, so that a release in between is
+// not missed.
 func (l *RedLock) Acquire(ctx context.Context) error {
+	ok, err := l.TryAcquire(ctx)
+	if ok || err != nil {
+		return err
+	}
 	w := l.startWait(ctx)
 	defer w.stop()
 	for {
@@ -190,15 +260,20 @@ func (l *RedLock) Acquire(ctx context.Context) error {
 // returns held == false. The caller then goes on without the lock, usually
 // to read the value the holder has just stored. It returns an error, joined
 // with ErrNotObtained for a context that ends, only when it could not wait.
+//
+// As with Acquire, a free lock costs one store call; the watch for the
+// release starts only when the lock is busy, and the holder is read after
+// it is in place, so that a release in between is not missed.
 func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
-	w := l.startWait(ctx)
-	defer w.stop()
 	ok, err := l.TryAcquire(ctx)
 	if ok || err != nil {
 		return ok, err
 	}
+	w := l.startWait(ctx)
+	defer w.stop()
 	// The holder to wait for: a wake-up counts only once its token is
-	// gone, so a spurious or stale wake-up does not end the wait.
+	// gone, so a spurious or stale wake-up does not end the wait. Read
+	// after the watch started: a release before it shows here.
 	holder, err := l.store.Get(ctx, l.key)
 	if errors.Is(err, cache.ErrNotFound) {
 		return false, nil // released meanwhile
@@ -220,7 +295,7 @@ func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 			return false, nil
 		}
 		if ctx.Err() != nil {
-			return false, fmt.Errorf("lock %s: %w", l.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
+			return false, l.notObtained(ctx)
 		}
 	}
 	return false, nil
@@ -321,24 +396,29 @@ func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, e
 		local = ch
 	}
 
-	var d time.Duration
-	if w.watch != nil {
-		d = w.l.opts.MaxBackoff // notified of releases; poll only for expiry
-	} else {
-		d = w.backoff.delay()
-	}
-	// Is the lock still held? Cap the wait by the holder's remaining lease,
-	// where the store can tell it.
+	// Is the lock still held? Never sleep past the end of the holder's
+	// lease: its remaining lease where the store can tell it, else this
+	// lock's own lease, assuming the holder took the same (see Options).
+	limit, exact := w.l.lease, false
 	ttl, err := w.l.store.TTL(ctx, w.l.key)
 	switch {
 	case err == nil && ttl >= 0:
-		d = min(d, ttl+time.Millisecond)
+		limit, exact = ttl+time.Millisecond, true
 	case errors.Is(err, cache.ErrNotFound):
 		return true, nil // released (or expired) meanwhile
 	case errors.Is(err, cache.ErrUnsupported):
 		if held, err := w.l.store.Exists(ctx, w.l.key); err == nil && !held {
 			return true, nil
 		}
+	}
+	var d time.Duration
+	switch {
+	case w.watch != nil:
+		d = min(w.l.opts.MaxBackoff, limit) // notified of releases; poll only for expiry
+	case exact:
+		d = min(w.backoff.delay(0), limit) // wake when the lease ends, not before
+	default:
+		d = w.backoff.delay(limit) // jittered below the limit, for many waiters
 	}
 	if !deadline.IsZero() {
 		d = min(d, time.Until(deadline))
@@ -356,7 +436,7 @@ func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, e
 	case <-t.C:
 		return false, nil
 	case <-ctx.Done():
-		return false, fmt.Errorf("lock %s: %w", w.l.key, errors.Join(ErrNotObtained, context.Cause(ctx)))
+		return false, w.l.notObtained(ctx)
 	}
 }
 

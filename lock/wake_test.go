@@ -1,0 +1,265 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/lock"
+)
+
+// hourly makes waiters that never poll on their own: they take the lock
+// only when woken by a release, or at the end of the holder's lease.
+var hourly = &lock.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour}
+
+// acquireAsync starts l.Acquire in a goroutine bounded by timeout and
+// returns the channel of its result.
+func acquireAsync(l *lock.RedLock, timeout time.Duration) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		done <- l.Acquire(ctx)
+	}()
+	return done
+}
+
+// stillWaiting fails the test if done has a result: the waiter returned
+// while the lock was held.
+func stillWaiting(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("%s returned (err %v) while the lock was held", what, err)
+	default:
+	}
+}
+
+// A release wakes the waiters, in the process and across store instances
+// (processes), without any polling: the waiters' backoff and the lease are
+// an hour, so only the wake-up can make them take the lock in time.
+func TestRedLockWakeUps(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		if b.Name == "memcached" {
+			// Memcached cannot notify: waiters poll, at least once per
+			// lease (here an hour). TestRedLockPollCappedByLease covers it.
+			t.Skip("memcached has no release notification; waiters poll")
+		}
+		stores := []struct {
+			name string
+			s    cache.Store
+		}{{"same-store", s}}
+		if b.Shared { // a memory store is not shared between instances
+			stores = append(stores, struct {
+				name string
+				s    cache.Store
+			}{"other-store", b.New(t)})
+		}
+		for _, ws := range stores {
+			for _, mode := range []string{"Acquire", "AcquireOrWait"} {
+				t.Run(ws.name+"/"+mode, func(t *testing.T) {
+					ctx := context.Background()
+					key := ws.name + "-" + mode
+					holder := lock.NewRedLock(newCache[string](t, s, ns), key, time.Hour, hourly)
+					if err := holder.Acquire(ctx); err != nil {
+						t.Fatal(err)
+					}
+					waiter := lock.NewRedLock(newCache[string](t, ws.s, ns), key, time.Hour, hourly)
+					done := make(chan error, 1)
+					go func() {
+						wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+						defer cancel()
+						if mode == "Acquire" {
+							done <- waiter.Acquire(wctx)
+							return
+						}
+						held, err := waiter.AcquireOrWait(wctx)
+						if err == nil && held {
+							err = errors.New("AcquireOrWait held a lock it should have waited for")
+						}
+						done <- err
+					}()
+					time.Sleep(200 * time.Millisecond) // let the waiter block
+					stillWaiting(t, done, mode)
+					if err := holder.Release(ctx); err != nil {
+						t.Fatal(err)
+					}
+					if err := <-done; err != nil {
+						t.Fatalf("%s after the release (lease and backoff an hour): %v; want woken within 10s", mode, err)
+					}
+					if mode == "Acquire" {
+						if err := waiter.Release(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
+// A holder that never releases: the waiter takes the lock when its lease
+// runs out, however long its backoff. Where the store cannot report the
+// holder's remaining lease (Memcached), the waiter's polls are capped by
+// its own lease; elsewhere by the holder's remaining lease. The bound is
+// one of correctness (an hour-long poll would miss it), not of speed.
+func TestRedLockPollCappedByLease(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		const lease = time.Second // whole seconds for memcached
+		const slack = 5 * time.Second
+		holder := lock.NewRedLock(newCache[string](t, s, ns), "key", lease, nil)
+		if err := holder.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ws := s
+		if b.Shared {
+			ws = b.New(t)
+		}
+		waiter := lock.NewRedLock(newCache[string](t, ws, ns), "key", lease, hourly)
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, lease+slack)
+		defer cancel()
+		if err := waiter.Acquire(wctx); err != nil {
+			t.Fatalf("waiter, backoff an hour, holder's lease %v never released: %v after %v; want the lock within %v",
+				lease, err, time.Since(start), lease+slack)
+		}
+		t.Logf("acquired after %v", time.Since(start))
+		if err := waiter.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// aiocache #979: the wake-up of a release belongs to that release. A
+// previous holder's stale Release (ErrNotHeld) wakes nobody and lets no
+// waiter in while the new holder holds the lock. Waiters poll never (an
+// hour-long backoff) except on Memcached, which has no wake-ups to get
+// wrong; there only the lock's behaviour is checked.
+func TestStaleReleaseWakesNobody(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		notifies := b.Name != "memcached"
+		opts := hourly
+		short := 300 * time.Millisecond
+		if !notifies {
+			opts, short = nil, time.Second
+		}
+		for _, how := range []string{"released", "expired"} {
+			t.Run(how, func(t *testing.T) {
+				ctx := context.Background()
+				cs := teststores.NewCounting(s)
+				c := newCache[string](t, cs, ns)
+				key := "key-" + how
+				a := lock.NewRedLock(c, key, short, opts)
+				bl := lock.NewRedLock(c, key, time.Hour, opts)
+				if err := a.Acquire(ctx); err != nil {
+					t.Fatal(err)
+				}
+				bDone := acquireAsync(bl, 15*time.Second)
+				time.Sleep(100 * time.Millisecond)
+				stillWaiting(t, bDone, "B's Acquire")
+				if how == "released" {
+					if err := a.Release(ctx); err != nil {
+						t.Fatal(err)
+					}
+				} // else: A overruns its lease; B takes the lock when it ends
+				if err := <-bDone; err != nil {
+					t.Fatalf("B: %v", err)
+				}
+				token, err := s.Get(ctx, bl.Key())
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				cl := lock.NewRedLock(c, key, time.Hour, opts)
+				cDone := acquireAsync(cl, 15*time.Second)
+				time.Sleep(200 * time.Millisecond) // C is waiting
+				stillWaiting(t, cDone, "C's Acquire")
+				adds := cs.AddCalls.Load()
+
+				// A's stale releases: the first reaches the store when A's
+				// lease expired (its token is still set), the second not.
+				for i := range 2 {
+					if err := a.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
+						t.Fatalf("A's stale release %d: %v; want ErrNotHeld", i+1, err)
+					}
+				}
+				time.Sleep(200 * time.Millisecond)
+				stillWaiting(t, cDone, "C's Acquire, after A's stale release,")
+				if got, err := s.Get(ctx, bl.Key()); err != nil || string(got) != string(token) {
+					t.Fatalf("lock key after A's stale release: %q, %v; want B's token %q", got, err, token)
+				}
+				if got := cs.AddCalls.Load(); notifies && got != adds {
+					t.Fatalf("acquisition attempts after A's stale release: %d; want none (C was woken)", got-adds)
+				}
+
+				if err := bl.Release(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-cDone; err != nil {
+					t.Fatalf("C after B's release: %v", err)
+				}
+				if err := cl.Release(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+}
+
+// Extend keeps the lock past its original lease, on stores that cannot
+// report a TTL (Memcached) too; Remaining follows it, and is 0 after
+// Release.
+func TestRedLockExtend(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[string](t, s, ns)
+		lease, past := 200*time.Millisecond, 500*time.Millisecond
+		if b.Name == "memcached" {
+			lease, past = time.Second, 2500*time.Millisecond // whole seconds
+		}
+		const extended = 10 * time.Second
+		l := lock.NewRedLock(c, "key", lease, nil)
+		other := lock.NewRedLock(c, "key", lease, nil)
+		if err := l.Extend(ctx, extended); !errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("Extend before Acquire: %v; want ErrNotHeld", err)
+		}
+		if err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Extend(ctx, 0); !errors.Is(err, cache.ErrInvalidTTL) {
+			t.Fatalf("Extend by 0: %v; want ErrInvalidTTL", err)
+		}
+		if err := l.Extend(ctx, extended); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.Remaining(); got <= lease || got > extended {
+			t.Fatalf("Remaining() after Extend(%v) = %v; want in (%v, %v]", extended, got, lease, extended)
+		}
+		time.Sleep(past) // the original lease is over
+		if ok, err := other.TryAcquire(ctx); ok || err != nil {
+			t.Fatalf("TryAcquire %v after a lease of %v extended to %v: %v, %v; want false, nil", past, lease, extended, ok, err)
+		}
+		if got := l.Remaining(); !l.Held() || got <= extended-past-time.Second || got > extended-past {
+			t.Fatalf("Held() = %v, Remaining() = %v after %v; want true, about %v", l.Held(), got, past, extended-past)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l.Held() || l.Remaining() != 0 {
+			t.Fatalf("after Release: Held() = %v, Remaining() = %v; want false, 0", l.Held(), l.Remaining())
+		}
+		if err := l.Extend(ctx, extended); !errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("Extend after Release: %v; want ErrNotHeld", err)
+		}
+		if ok, err := other.TryAcquire(ctx); !ok || err != nil {
+			t.Fatalf("TryAcquire after Release: %v, %v; want true, nil", ok, err)
+		}
+		if err := other.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
