@@ -41,7 +41,8 @@ func memoBenchCache(s cache.Store, ns string) *cache.Cache[string, memoBenchValu
 }
 
 // BenchmarkMemoHit measures the hit path of memo.GetOrCompute beside
-// Cache.Get of the same key on the same kind of store (impl=get): with
+// Cache.Get of the same key on the same kind of store (impl=get), on every
+// store (memory, Redis, Redis Cluster, memcached): with
 // default options (impl=memo: one Get, as Cache.Get), and with
 // NegativeTTL and RefreshAhead on (impl=memo-neg-refresh: one GetMulti of
 // the value and its two marker keys).
@@ -56,7 +57,7 @@ func BenchmarkMemoHit(b *testing.B) {
 		{"memo", &memo.Options{}},
 		{"memo-neg-refresh", &memo.Options{NegativeTTL: time.Minute, RefreshAhead: 0.5}},
 	}
-	for _, name := range []string{"memory", "redis"} {
+	for _, name := range []string{"memory", "redis", "cluster", "memcached"} {
 		b.Run("store="+name, func(b *testing.B) {
 			backend := teststores.Get(b, name)
 			for _, impl := range impls {

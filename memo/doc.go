@@ -21,15 +21,20 @@
 // turns a func(ctx, K) (V, error) into its memoized form with Invalidate
 // and Refresh (aiocache's @cached and @cached_stampede).
 //
-// Marker keys: with NegativeTTL, a not-found answer is the key "<key>-memo-none";
-// with RefreshAhead, the age of a value is the key "<key>-memo-fresh"; the
-// lock is "<key>-lock". They share the cache's namespace, so Cache.Clear
-// removes them with the values.
+// Marker keys: with NegativeTTL, a not-found answer is the key
+// "<key>\x00memo:none"; with RefreshAhead, the age of a value is the key
+// "<key>\x00memo:fresh" (<key> is the value's store key, namespace
+// included). Cache keys cannot hold a NUL byte, so no key of any cache is a
+// marker key: markers and values never read, overwrite or delete each
+// other. The lock is "<key>-lock" (see lock.NewRedLock). All share the
+// cache's namespace, so Cache.Clear removes them with the values.
 //
 // Background goroutines: each miss runs its flight in a goroutine, so that
 // it outlives a caller that gives up, and each refresh-ahead and bulk
 // computation runs in one too. Every step of them is bounded: the wait for
 // another process's lock by the lease, the computation by ComputeTimeout,
 // each store operation by the cache's Timeout (10s when it has none).
-// Memo.Close waits for a Memo's goroutines.
+// Those of the package-level functions are stopped by nothing else; those
+// of a [Memo] are stopped by [Memo.Close], which cancels them and waits for
+// them: use Func where work must stop at shutdown.
 package memo

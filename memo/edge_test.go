@@ -185,3 +185,103 @@ func TestFuncCloseWaitsForFlights(t *testing.T) {
 		t.Fatal("Close returned before the computation finished")
 	}
 }
+
+// GetOrComputeMulti caches a not-found answer over corrupt bytes too: the
+// corrupt value is deleted, or it would be read first and every call
+// would compute again.
+func TestMultiNegativeCachingOverCorruptBytes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[profile](s, ns, time.Minute)
+		if err := s.Set(ctx, c.Key("k"), []byte{0xc1}, 0); err != nil {
+			t.Fatal(err)
+		}
+		var calls atomic.Int64
+		for range 3 {
+			got, err := memo.GetOrComputeMulti(ctx, c, []string{"k"}, func(context.Context, []string) (map[string]profile, error) {
+				calls.Add(1)
+				return nil, nil // k does not exist
+			}, &memo.Options{NegativeTTL: time.Minute})
+			if len(got) != 0 || !errors.Is(err, memo.ErrNotFound) {
+				t.Fatalf("GetOrComputeMulti = %v, %v; want ErrNotFound", got, err)
+			}
+		}
+		if got := calls.Load(); got != 1 {
+			t.Fatalf("computations = %d; want 1", got)
+		}
+	})
+}
+
+// Memo.Close cancels a background refresh in progress, waits for it and
+// returns; what the refresh returns then is not stored. The Memo stays
+// usable.
+func TestFuncCloseCancelsRefresh(t *testing.T) {
+	ctx := context.Background()
+	s := memStore(t)
+	const ttl = 400 * time.Millisecond
+	c := newCache[int64](s, "m", ttl)
+	var calls atomic.Int64
+	refreshing := make(chan struct{})
+	refreshErr := make(chan error, 1)
+	m := memo.Func(c, func(ctx context.Context, _ string) (int64, error) {
+		n := calls.Add(1)
+		if n == 2 { // the refresh: runs until its ctx ends
+			close(refreshing)
+			<-ctx.Done()
+			refreshErr <- ctx.Err()
+		}
+		return n, nil
+	}, &memo.Options{RefreshAhead: 0.5})
+	if v, err := m.Get(ctx, "k"); err != nil || v != 1 {
+		t.Fatalf("first Get = %d, %v", v, err)
+	}
+	waitGone(t, s, freshKey(c, "k"), ttl)
+	if v, err := m.Get(ctx, "k"); err != nil || v != 1 {
+		t.Fatalf("Get past the refresh point = %d, %v; want the cached 1", v, err)
+	}
+	<-refreshing
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return: it did not stop the refresh")
+	}
+	if err := <-refreshErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the refresh's ctx ended with %v; want Canceled", err)
+	}
+	if v, _, _ := c.Get(ctx, "k"); v == 2 {
+		t.Fatal("the value a cancelled refresh returned was stored")
+	}
+	// Still usable: a new key is computed and stored.
+	if v, err := m.Get(ctx, "other"); err != nil || v != 3 {
+		t.Fatalf("Get after Close = %d, %v; want 3", v, err)
+	}
+	if v, found, _ := c.Get(ctx, "other"); !found || v != 3 {
+		t.Fatalf("after Close, the value was not stored: %d, %v", v, found)
+	}
+	m.Close()
+}
+
+// Memo.Close cancels the flight of a miss whose caller has gone; a caller
+// still waiting gets the computation's error.
+func TestFuncCloseCancelsFlight(t *testing.T) {
+	c := newCache[string](memStore(t), "m", time.Minute)
+	started := make(chan struct{})
+	m := memo.Func(c, func(ctx context.Context, _ string) (string, error) {
+		close(started)
+		<-ctx.Done()
+		return "", ctx.Err()
+	}, nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := m.Get(context.Background(), "k")
+		errc <- err
+	}()
+	<-started
+	m.Close()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiting caller got %v; want Canceled", err)
+	}
+	assertUnlocked(t, c.Store(), c.Key("k"))
+}

@@ -19,12 +19,22 @@ var flights = struct {
 }{m: make(map[flightKey]*flight)}
 
 // flightKey names a flight: two caches of different value types over one
-// store and namespace never share one.
+// store and namespace never share one, nor do a computation and a refresh
+// of one key.
 type flightKey struct {
 	store any // identity.Of the store
 	typ   reflect.Type
-	key   string
+	kind  flightKind
+	key   string // the value's store key
 }
+
+// flightKind tells the flights of one key apart.
+type flightKind uint8
+
+const (
+	computeFlight flightKind = iota // a miss: compute, write, answer every caller
+	refreshFlight                   // a refresh-ahead in the background; nobody waits
+)
 
 type flight struct {
 	k          flightKey
@@ -34,15 +44,16 @@ type flight struct {
 	err        error
 }
 
-// join returns the flight of key, and whether the caller leads it (and must
-// finish it). A store that has no identity in the process gets a flight of
-// its own for every caller: no deduplication, but no panic.
-func join[V any](store cache.Store, key string) (f *flight, leader bool) {
+// join returns the flight of that kind of key (a value's store key), and
+// whether the caller leads it (and must finish it). A store that has no
+// identity in the process gets a flight of its own for every caller: no
+// deduplication, but no panic.
+func join[V any](store cache.Store, kind flightKind, key string) (f *flight, leader bool) {
 	name, ok := identity.Of(store)
 	if !ok {
 		return &flight{done: make(chan struct{})}, true
 	}
-	k := flightKey{store: name, typ: reflect.TypeFor[V](), key: key}
+	k := flightKey{store: name, typ: reflect.TypeFor[V](), kind: kind, key: key}
 	flights.mu.Lock()
 	defer flights.mu.Unlock()
 	if f := flights.m[k]; f != nil {
@@ -77,27 +88,36 @@ func wait[V any](ctx context.Context, f *flight) (V, error) {
 	}
 }
 
-// tracker counts background goroutines so that Memo.Close can wait for
-// them. Unlike a sync.WaitGroup, goroutines may be added while Close waits.
+// tracker counts the background goroutines of a Memo so that Close can
+// wait for them, and gives them the base context that Close cancels.
+// Unlike a sync.WaitGroup, goroutines may be added while Close waits. A nil
+// *tracker (the package-level functions) tracks nothing and gives no base:
+// their goroutines are bounded by the lease and the timeouts only.
 type tracker struct {
-	mu   sync.Mutex
-	n    int
-	idle *sync.Cond
+	mu     sync.Mutex
+	n      int
+	idle   *sync.Cond
+	base   context.Context
+	cancel context.CancelFunc
 }
 
 func newTracker() *tracker {
 	t := &tracker{}
 	t.idle = sync.NewCond(&t.mu)
+	t.base, t.cancel = context.WithCancel(context.Background())
 	return t
 }
 
-func (t *tracker) add() {
+// add counts a goroutine about to start and returns the base context its
+// work derives from (nil for a nil tracker).
+func (t *tracker) add() context.Context {
 	if t == nil {
-		return
+		return nil
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.n++
-	t.mu.Unlock()
+	return t.base
 }
 
 func (t *tracker) done() {
@@ -112,11 +132,35 @@ func (t *tracker) done() {
 	t.mu.Unlock()
 }
 
-// wait returns once no goroutine is running.
-func (t *tracker) wait() {
+// close cancels the base context of the running goroutines, waits until
+// none runs, and gives the goroutines started after it a fresh base.
+// Goroutines started while it waits get the cancelled base, so that they
+// stop at once too.
+func (t *tracker) close() {
 	t.mu.Lock()
+	t.cancel()
 	for t.n > 0 {
 		t.idle.Wait()
 	}
+	if t.base.Err() != nil { // not renewed by a concurrent close
+		t.base, t.cancel = context.WithCancel(context.Background())
+	}
 	t.mu.Unlock()
+}
+
+// detached returns the context of background work started for a caller's
+// ctx: it keeps ctx's values but not its cancellation nor its deadline, and
+// it ends when base ends (Memo.Close). Without a base, nothing but the
+// bounds each step applies ends it.
+func detached(ctx, base context.Context) (context.Context, context.CancelFunc) {
+	d := context.WithoutCancel(ctx)
+	if base == nil {
+		return d, noCancel
+	}
+	d, cancel := context.WithCancel(d)
+	stop := context.AfterFunc(base, cancel)
+	return d, func() {
+		stop()
+		cancel()
+	}
 }

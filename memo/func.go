@@ -22,7 +22,7 @@ type Memo[K comparable, V any] struct {
 // Func memoizes fn in c with GetOrCompute's protection: one computation per
 // key across goroutines and processes, with the options' lease, TTL,
 // negative caching, refresh-ahead and fail-open. opts.Stats is ignored:
-// the Memo counts in its own Stats. Call Close to wait for its background
+// the Memo counts in its own Stats. Call Close to stop its background
 // goroutines before the cache's store is closed.
 func Func[K comparable, V any](c *cache.Cache[K, V], fn func(ctx context.Context, k K) (V, error), opts *Options) *Memo[K, V] {
 	m := &Memo[K, V]{fn: fn, bg: newTracker()}
@@ -119,8 +119,11 @@ func (m *Memo[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 // Stats returns the Memo's counters.
 func (m *Memo[K, V]) Stats() StatsSnapshot { return m.stats.Snapshot() }
 
-// Close waits for the goroutines that the Memo's calls started (the flights
-// of misses, background refreshes, bulk computations), so that the cache's
-// store can be closed after it. The Memo stays usable; calls made while
-// Close waits are waited for too.
-func (m *Memo[K, V]) Close() { m.bg.wait() }
+// Close stops the goroutines that the Memo's calls started (the flights of
+// misses, background refreshes, bulk computations) and waits for them, so
+// that the cache's store can be closed after it. It cancels their contexts
+// first: a computation sees its ctx end, and what it returns then is not
+// stored; callers still waiting for it get its error. A computation that
+// ignores its ctx delays Close until it returns. Calls made while Close
+// waits are stopped and waited for too. The Memo stays usable after Close.
+func (m *Memo[K, V]) Close() { m.bg.close() }

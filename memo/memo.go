@@ -9,10 +9,15 @@ import (
 	"github.com/typedcache/typedcache/lock"
 )
 
-// Suffixes of the marker keys memo keeps beside a value's key.
+// Suffixes of the marker keys memo keeps beside a value's key. They start
+// with cache.ReservedKeyByte (NUL), which Cache.BuildKey rejects in any key
+// (and New in a namespace): no key of any cache can be a marker key, so a
+// marker is never read, written or deleted as a value, nor the reverse.
+// They follow the value's key, so the namespace's Clear removes them with
+// the values.
 const (
-	negativeSuffix = "-memo-none"
-	freshSuffix    = "-memo-fresh"
+	negativeSuffix = string(cache.ReservedKeyByte) + "memo:none"
+	freshSuffix    = string(cache.ReservedKeyByte) + "memo:fresh"
 )
 
 // GetOrCompute returns the value of key in c, computing it on a miss so that
@@ -36,6 +41,14 @@ const (
 // the flight, releases the lock, and is not cached — except ErrNotFound with
 // NegativeTTL set. A cached value that fails to decode is treated as a miss,
 // recomputed and overwritten (counted in Stats.Healed).
+//
+// The flight of a miss, and a refresh-ahead, run in goroutines that outlive
+// the call: a caller that gives up does not stop them. Each is bounded (the
+// wait for the lock by the lease, the computation by ComputeTimeout, each
+// store operation by the cache's Timeout, or 10s), but nothing else stops
+// them: to stop such work, at shutdown before closing the store, use a
+// memoized function made with Func, whose Close cancels it and waits for
+// it.
 func GetOrCompute[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], key K, compute func(ctx context.Context) (V, error), opts *Options) (V, error) {
 	r := newRunner(c, opts, nil)
 	return r.get(ctx, key, compute)
@@ -54,7 +67,7 @@ type runner[K comparable, V any] struct {
 	c   *cache.Cache[K, V]
 	o   Options
 	ttl time.Duration
-	bg  *tracker // background goroutines, when someone waits for them (Func)
+	bg  *tracker // background goroutines, when Close stops them (Func); or nil
 
 	detached bool // runs in a background goroutine, on a detached context
 }
@@ -187,10 +200,12 @@ func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
 	ctx, cancel := r.opContext(ctx)
 	defer cancel()
 	if r.o.RefreshAhead > 0 {
-		fresh := time.Duration(float64(r.ttl) * r.o.RefreshAhead)
+		// The marker first: on a store that rounds TTLs to whole seconds,
+		// a value written in a later second than its marker only expires
+		// later.
 		err = r.c.Store().SetMulti(ctx, []cache.Item{
+			{Key: ks.fresh, Value: []byte{'1'}, TTL: freshTTL(r.ttl, r.o.RefreshAhead)},
 			{Key: ks.value, Value: data, TTL: r.ttl},
-			{Key: ks.fresh, Value: []byte{'1'}, TTL: max(fresh, time.Millisecond)},
 		})
 	} else {
 		err = r.c.Store().Set(ctx, ks.value, data, r.ttl)
@@ -205,6 +220,19 @@ func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
 		}
 	}
 	return nil
+}
+
+// freshTTL is the TTL of the freshness marker of a value written with ttl:
+// the refresh point, at least 1ms, and at least a second before the value
+// expires when ttl is longer than a second, so that on a store that rounds
+// TTLs up to whole seconds (memcached) the marker still expires strictly
+// before the value and the refresh happens.
+func freshTTL(ttl time.Duration, refreshAhead float64) time.Duration {
+	fresh := time.Duration(float64(ttl) * refreshAhead)
+	if ttl > time.Second {
+		fresh = min(fresh, ttl-time.Second)
+	}
+	return max(fresh, time.Millisecond)
 }
 
 // writeNegative caches a not-found answer.
@@ -252,12 +280,12 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		return zero, notFound(ks.value)
 	}
 	r.o.Stats.Misses.Add(1)
-	f, leader := join[V](r.c.Store(), ks.value)
+	f, leader := join[V](r.c.Store(), computeFlight, ks.value)
 	if leader {
 		// The flight runs detached from this caller, so that its end does
 		// not end the computation the others wait for.
-		r.bg.add()
-		go r.detach().runFlight(ctx, k, ks, compute, e.corrupt, f)
+		base := r.bg.add()
+		go r.detach().runFlight(ctx, base, k, ks, compute, e.corrupt, f)
 	}
 	return wait[V](ctx, f)
 }
@@ -266,10 +294,13 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 // detached from the leader's context and finishes the flight for its
 // followers. Each of its phases is bounded: the wait for another process's
 // lock by the lease, each store operation by the cache's Timeout (or
-// detachedOpTimeout), the computation by ComputeTimeout.
-func (r *runner[K, V]) runFlight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool, f *flight) {
+// detachedOpTimeout), the computation by ComputeTimeout; and all end when
+// base does (Memo.Close).
+func (r *runner[K, V]) runFlight(ctx, base context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool, f *flight) {
 	defer r.bg.done()
-	v, err := r.flight(context.WithoutCancel(ctx), k, ks, compute, corrupt)
+	fctx, cancel := detached(ctx, base)
+	v, err := r.flight(fctx, k, ks, compute, corrupt)
+	cancel()
 	f.finish(v, err)
 }
 
@@ -284,8 +315,15 @@ func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute fu
 	for {
 		held, err := l.AcquireOrWait(wctx)
 		switch {
+		case ctx.Err() != nil:
+			// Stopped (Memo.Close): no computation.
+			if held {
+				l.Release(ctx)
+			}
+			return zero, &cache.OpError{Op: "memo", Key: ks.value, Err: context.Cause(ctx)}
 		case err != nil && wctx.Err() != nil:
 			// The lease passed while waiting: the holder outlived it.
+			r.o.Stats.LockWaits.Add(1)
 			return r.computeAndWrite(ctx, ks, compute, corrupt)
 		case err != nil && !r.o.FailOpen:
 			return zero, err
@@ -320,6 +358,10 @@ func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute fu
 // computeAndWrite runs the computation and stores its answer.
 func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
 	var zero V
+	if ctx.Err() != nil {
+		// Stopped (Memo.Close, or Refresh's caller gave up): no computation.
+		return zero, &cache.OpError{Op: "memo compute", Key: ks.value, Err: context.Cause(ctx)}
+	}
 	r.o.Stats.Computations.Add(1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
@@ -335,6 +377,9 @@ func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, comput
 	if err != nil {
 		return zero, &cache.OpError{Op: "memo compute", Key: ks.value, Err: err}
 	}
+	if ctx.Err() != nil {
+		return v, nil // stopped meanwhile: the value is good, but not stored
+	}
 	if werr := r.write(ctx, ks, v); werr != nil {
 		r.o.Stats.WriteErrors.Add(1) // the value is still good: return it
 	} else if corrupt {
@@ -347,21 +392,23 @@ func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, comput
 // per key in the process (a flight), and across processes only the caller
 // that takes the key's lock and still finds the value stale.
 func (r *runner[K, V]) refresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error)) {
-	f, leader := join[V](r.c.Store(), ks.fresh)
+	f, leader := join[V](r.c.Store(), refreshFlight, ks.value)
 	if !leader {
 		return
 	}
-	r.bg.add()
-	go r.detach().backgroundRefresh(ctx, k, ks, compute, f)
+	base := r.bg.add()
+	go r.detach().backgroundRefresh(ctx, base, k, ks, compute, f)
 }
 
 // backgroundRefresh is the goroutine of refresh, on a copy of the runner.
-func (r *runner[K, V]) backgroundRefresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), f *flight) {
+func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), f *flight) {
+	// Each step below is bounded, and all end when base does.
+	rctx, stop := detached(ctx, base)
 	defer func() {
+		stop()
 		f.finish(nil, nil)
 		r.bg.done()
 	}()
-	rctx := context.WithoutCancel(ctx) // each step below is bounded
 	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
 	tctx, cancel := r.opContext(rctx)
 	ok, err := l.TryAcquire(tctx)

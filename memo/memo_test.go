@@ -11,6 +11,7 @@ import (
 	"github.com/typedcache/typedcache/cache"
 	"github.com/typedcache/typedcache/codec"
 	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/lock"
 	"github.com/typedcache/typedcache/memo"
 )
 
@@ -38,14 +39,17 @@ func ttlFor(b teststores.Backend, d time.Duration) time.Duration {
 
 // Ported from aiocache's cached_stampede tests: two concurrent calls from
 // two clients (two stores over one server, as two processes would be)
-// make one computation, 4 gets and 1 set.
+// make one computation, 4 gets and 1 set. On memory, the two "processes"
+// are two wrappers of one store: distinct stores to memo (no shared
+// flight), one store's data.
 func TestStampedeTwoClients(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
-		if !b.Shared {
-			t.Skip("two clients of one memory store are one client")
-		}
 		ctx := context.Background()
-		s1, s2 := teststores.NewCounting(s), teststores.NewCounting(b.New(t))
+		other := s
+		if b.Shared {
+			other = b.New(t)
+		}
+		s1, s2 := teststores.NewCounting(s), teststores.NewCounting(other)
 		c1, c2 := newCache[string](s1, ns, time.Minute), newCache[string](s2, ns, time.Minute)
 		var computations atomic.Int64
 		compute := func(context.Context) (string, error) {
@@ -210,28 +214,31 @@ func TestFirstCallerCancelled(t *testing.T) {
 	})
 }
 
-// With a lease shorter than the computation, every caller still returns.
+// With a lease shorter than the computation, every caller still returns,
+// after waiting for the holder at most the lease.
 func TestLeaseShorterThanComputation(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		lease := ttlFor(b, 200*time.Millisecond) / 2
-		c := newCache[string](s, ns, time.Minute)
-		// Two clients, so that the second waits on the lock rather than
-		// on the first's in-process flight.
-		c2 := newCache[string](b.New(t), ns, time.Minute)
+		// Two wrappers of the one store, as two processes: the second
+		// caller waits on the lock rather than on the first's in-process
+		// flight.
+		c := newCache[string](teststores.NewCounting(s), ns, time.Minute)
+		c2 := newCache[string](teststores.NewCounting(s), ns, time.Minute)
 		var computations atomic.Int64
 		compute := func(context.Context) (string, error) {
 			computations.Add(1)
 			time.Sleep(2*lease + 300*time.Millisecond)
 			return "value", nil
 		}
+		stats := new(memo.Stats)
 		var wg sync.WaitGroup
 		for _, cc := range []*cache.Cache[string, string]{c, c2} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if v, err := memo.GetOrCompute(ctx, cc, "k", compute, &memo.Options{Lease: lease}); err != nil || v != "value" {
+				if v, err := memo.GetOrCompute(ctx, cc, "k", compute, &memo.Options{Lease: lease, Stats: stats}); err != nil || v != "value" {
 					t.Errorf("GetOrCompute = %q, %v", v, err)
 				}
 			}()
@@ -241,7 +248,13 @@ func TestLeaseShorterThanComputation(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("callers did not return: deadlock")
 		}
-		t.Logf("%d computations with a lease shorter than the computation", computations.Load())
+		st := stats.Snapshot()
+		if st.LockWaits < 1 {
+			t.Fatalf("stats = %+v; want a lock wait: the callers did not contend", st)
+		}
+		if got := computations.Load(); got < 1 || got > 2 {
+			t.Fatalf("computations = %d; want 1 or 2", got)
+		}
 	})
 }
 
@@ -333,8 +346,7 @@ func TestRefreshAhead(t *testing.T) {
 			t.Fatalf("first Get = %d, %v; want 1", v, err)
 		}
 		// Wait for the refresh point to pass (the freshness marker expires).
-		fresh := c.Key("k") + "-memo-fresh"
-		waitGone(t, s, fresh, ttl)
+		waitGone(t, s, freshKey(c, "k"), ttl)
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Add(1)
@@ -346,14 +358,40 @@ func TestRefreshAhead(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		m.Close() // wait for the refresh
-		if v, _, _ := c.Get(ctx, "k"); v != 2 {
-			t.Fatalf("after refresh: %d; want 2", v)
-		}
+		waitValue(t, c, "k", 2, ttl)
 		if st := m.Stats(); st.Refreshes != 1 || st.Computations != 2 {
 			t.Fatalf("stats = %+v; want 1 refresh, 2 computations", st)
 		}
 	})
+}
+
+// negativeKey and freshKey are the store keys of the markers of k in c, as
+// the package documents them.
+func negativeKey[V any](c *cache.Cache[string, V], k string) string {
+	return c.Key(k) + "\x00memo:none"
+}
+
+func freshKey[V any](c *cache.Cache[string, V], k string) string {
+	return c.Key(k) + "\x00memo:fresh"
+}
+
+// waitValue waits until k holds want in c (a background refresh stored it).
+func waitValue[V comparable](t *testing.T, c *cache.Cache[string, V], k string, want V, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within + 5*time.Second)
+	for {
+		v, _, err := c.Get(context.Background(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v; want %v", k, v, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func waitGone(t *testing.T, s cache.Store, key string, within time.Duration) {
@@ -374,23 +412,45 @@ func waitGone(t *testing.T, s cache.Store, key string, within time.Duration) {
 	}
 }
 
-// FailOpen: a store that fails does not stop the computation.
+// FailOpen: a store that fails does not stop the computation. On memory
+// the store fails by a wrapper; on each server backend, the server is down
+// (a closed port).
 func TestFailOpen(t *testing.T) {
-	ctx := context.Background()
-	s := failing{teststores.Get(t, "memory").New(t)}
-	c := newCache[string](s, "f", time.Minute)
-	compute := func(context.Context) (string, error) { return "value", nil }
-	if _, err := memo.GetOrCompute(ctx, c, "k", compute, nil); err == nil {
-		t.Fatal("a failing store without FailOpen: no error")
-	}
-	stats := new(memo.Stats)
-	v, err := memo.GetOrCompute(ctx, c, "k", compute, &memo.Options{FailOpen: true, Stats: stats})
-	if err != nil || v != "value" {
-		t.Fatalf("FailOpen = %q, %v; want value", v, err)
-	}
-	if st := stats.Snapshot(); st.FailOpen == 0 || st.WriteErrors != 1 {
-		t.Fatalf("stats = %+v; want fail-open and write errors counted", st)
-	}
+	teststores.Run(t, func(t *testing.T, b teststores.Backend) {
+		var s cache.Store
+		if b.Unreachable != nil {
+			s = b.Unreachable(t)
+		} else {
+			s = failing{b.New(t)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := newCache[string](s, "f", time.Minute)
+		var computations atomic.Int64
+		compute := func(context.Context) (string, error) {
+			computations.Add(1)
+			return "value", nil
+		}
+		if _, err := memo.GetOrCompute(ctx, c, "k", compute, nil); err == nil {
+			t.Fatal("a failing store without FailOpen: no error")
+		}
+		if got := computations.Load(); got != 0 {
+			t.Fatalf("computations without FailOpen = %d; want 0", got)
+		}
+		stats := new(memo.Stats)
+		v, err := memo.GetOrCompute(ctx, c, "k", compute, &memo.Options{FailOpen: true, Stats: stats})
+		if err != nil || v != "value" {
+			t.Fatalf("FailOpen = %q, %v; want value", v, err)
+		}
+		if got := computations.Load(); got != 1 {
+			t.Fatalf("computations = %d; want 1", got)
+		}
+		// The read and the lock failed; the write too, and the value was
+		// still returned.
+		if st := stats.Snapshot(); st.FailOpen < 2 || st.WriteErrors != 1 || st.Computations != 1 {
+			t.Fatalf("stats = %+v; want fail-opens, 1 write error, 1 computation", st)
+		}
+	})
 }
 
 var errDown = errors.New("store down")
@@ -452,44 +512,141 @@ func TestGetOrComputeMulti(t *testing.T) {
 }
 
 // A key being computed by a single-key caller is not computed again by a
-// concurrent multi-key caller.
+// concurrent multi-key caller, which reads the store once.
 func TestMultiDedupesAgainstSingle(t *testing.T) {
-	s := teststores.Get(t, "memory").New(t)
-	ctx := context.Background()
-	c := newCache[string](s, "d", time.Minute)
-	started, release := make(chan struct{}), make(chan struct{})
-	single := make(chan string)
-	go func() {
-		v, _ := memo.GetOrCompute(ctx, c, "a", func(context.Context) (string, error) {
-			close(started)
-			<-release
-			return "single a", nil
-		}, nil)
-		single <- v
-	}()
-	<-started
-	multiDone := make(chan map[string]string)
-	go func() {
-		got, err := memo.GetOrComputeMulti(ctx, c, []string{"a", "b"}, func(_ context.Context, missing []string) (map[string]string, error) {
-			if len(missing) != 1 || missing[0] != "b" {
-				t.Errorf("multi computed %v; want only b", missing)
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		cs := teststores.NewCounting(s)
+		c := newCache[string](cs, ns, time.Minute)
+		started, release := make(chan struct{}), make(chan struct{})
+		single := make(chan string)
+		go func() {
+			v, _ := memo.GetOrCompute(ctx, c, "a", func(context.Context) (string, error) {
+				close(started)
+				<-release
+				return "single a", nil
+			}, nil)
+			single <- v
+		}()
+		<-started
+		readsBefore := cs.GetMultiCalls.Load()
+		multiDone := make(chan map[string]string)
+		go func() {
+			got, err := memo.GetOrComputeMulti(ctx, c, []string{"a", "b"}, func(_ context.Context, missing []string) (map[string]string, error) {
+				if len(missing) != 1 || missing[0] != "b" {
+					t.Errorf("multi computed %v; want only b", missing)
+				}
+				return map[string]string{"b": "multi b"}, nil
+			}, nil)
+			if err != nil {
+				t.Error(err)
 			}
-			return map[string]string{"b": "multi b"}, nil
-		}, nil)
-		if err != nil {
-			t.Error(err)
+			multiDone <- got
+		}()
+		// Release the single flight once the multi call has read the
+		// store: it then waits on that flight for a.
+		for cs.GetMultiCalls.Load() == readsBefore {
+			time.Sleep(time.Millisecond)
 		}
-		multiDone <- got
-	}()
-	time.Sleep(50 * time.Millisecond)
-	close(release)
-	if v := <-single; v != "single a" {
-		t.Fatalf("single = %q", v)
-	}
-	got := <-multiDone
-	if got["a"] != "single a" || got["b"] != "multi b" {
-		t.Fatalf("multi = %v; want a from the single flight and b computed", got)
-	}
+		time.Sleep(20 * time.Millisecond)
+		close(release)
+		if v := <-single; v != "single a" {
+			t.Fatalf("single = %q", v)
+		}
+		got := <-multiDone
+		if got["a"] != "single a" || got["b"] != "multi b" {
+			t.Fatalf("multi = %v; want a from the single flight and b computed", got)
+		}
+		if n := cs.GetMultiCalls.Load() - readsBefore; n != 1 {
+			t.Fatalf("the multi call read the store %d times; want 1", n)
+		}
+	})
+}
+
+// A single-key caller joins the computation of a running multi-key call
+// instead of computing the key again.
+func TestSingleJoinsMulti(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[string](s, ns, time.Minute)
+		started, release := make(chan struct{}), make(chan struct{})
+		multiDone := make(chan map[string]string)
+		go func() {
+			got, err := memo.GetOrComputeMulti(ctx, c, []string{"a", "b"}, func(_ context.Context, missing []string) (map[string]string, error) {
+				close(started)
+				<-release
+				return map[string]string{"a": "multi a", "b": "multi b"}, nil
+			}, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			multiDone <- got
+		}()
+		<-started
+		stats := new(memo.Stats)
+		single := make(chan string)
+		go func() {
+			v, err := memo.GetOrCompute(ctx, c, "a", func(context.Context) (string, error) {
+				t.Error("the single-key call computed a; want it to join the multi call")
+				return "single a", nil
+			}, &memo.Options{Stats: stats})
+			if err != nil {
+				t.Error(err)
+			}
+			single <- v
+		}()
+		// Release the multi computation once the single call has missed
+		// (and so joined the flight of a).
+		for stats.Misses.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		if v := <-single; v != "multi a" {
+			t.Fatalf("single = %q; want the multi call's value", v)
+		}
+		if got := <-multiDone; got["a"] != "multi a" || got["b"] != "multi b" {
+			t.Fatalf("multi = %v", got)
+		}
+	})
+}
+
+// ComputeTimeout bounds the computation: it sees the deadline, its callers
+// get DeadlineExceeded, and the lock is free at once for the next caller.
+func TestComputeTimeout(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		// The caller's own bound ends with a cause of its own, not
+		// DeadlineExceeded.
+		ctx, cancel := context.WithTimeoutCause(context.Background(), 30*time.Second, errors.New("the caller gave up"))
+		defer cancel()
+		c := newCache[string](s, ns, time.Minute)
+		const timeout = 200 * time.Millisecond
+		var deadline time.Time
+		start := time.Now()
+		_, err := memo.GetOrCompute(ctx, c, "k", func(ctx context.Context) (string, error) {
+			d, ok := ctx.Deadline()
+			if !ok {
+				t.Error("the computation's context has no deadline")
+			}
+			deadline = d
+			<-ctx.Done()
+			return "", ctx.Err()
+		}, &memo.Options{ComputeTimeout: timeout})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v; want DeadlineExceeded", err)
+		}
+		if deadline.Before(start) || deadline.After(start.Add(timeout+time.Second)) {
+			t.Fatalf("the computation's deadline is %v after the call; want about %v", deadline.Sub(start), timeout)
+		}
+		// The lock was released: another caller takes it without waiting.
+		l := lock.NewRedLock(c, "k", time.Minute, nil)
+		if ok, err := l.TryAcquire(ctx); !ok || err != nil {
+			t.Fatalf("TryAcquire after the timeout = %v, %v; want the lock free", ok, err)
+		}
+		l.Release(ctx)
+		if _, found, _ := c.Get(ctx, "k"); found {
+			t.Fatal("a timed-out computation was cached")
+		}
+	})
 }
 
 func TestFuncInvalidateRefresh(t *testing.T) {

@@ -52,6 +52,10 @@ func (e KeyErrors[K]) Unwrap() []error {
 // Unlike GetOrCompute, it takes no cross-process lock (one lock per key
 // would cost a round trip per key): across processes a missing key may be
 // computed once per process.
+//
+// As GetOrCompute's flights, the computation runs in a goroutine that
+// outlives a caller that gives up, bounded by ComputeTimeout and the store
+// timeouts; Memo.GetMulti's is stopped by Memo.Close.
 func GetOrComputeMulti[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], keys []K, computeMissing func(ctx context.Context, missing []K) (map[K]V, error), opts *Options) (map[K]V, error) {
 	r := newRunner(c, opts, nil)
 	return r.getMulti(ctx, keys, computeMissing)
@@ -104,7 +108,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		if e.corrupt {
 			corrupt[k] = true
 		}
-		f, leader := join[V](r.c.Store(), kss[k].value)
+		f, leader := join[V](r.c.Store(), computeFlight, kss[k].value)
 		if leader {
 			led[k] = f
 			mine = append(mine, k)
@@ -117,12 +121,13 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		// Run the computation detached, so that the followers of these
 		// keys get their values even if this caller goes away.
 		done := make(chan struct{})
-		r.bg.add()
+		base := r.bg.add()
 		rr := r.detach()
 		go func() {
 			defer rr.bg.done()
 			defer close(done)
-			fctx := context.WithoutCancel(ctx)
+			fctx, cancel := detached(ctx, base)
+			defer cancel()
 			vals, kerrs := rr.computeMulti(fctx, mine, kss, corrupt, computeMissing)
 			for _, k := range mine {
 				if err := kerrs[k]; err != nil {
@@ -203,8 +208,15 @@ func (r *runner[K, V]) readMulti(ctx context.Context, order []K, kss map[K]store
 // computeMulti computes the missing keys, writes what it got, and returns
 // the values with an error for every key that has none.
 func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]storeKeys, corrupt map[K]bool, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
-	r.o.Stats.Computations.Add(1)
 	kerrs := make(map[K]error)
+	if ctx.Err() != nil {
+		// Stopped (Memo.Close): no computation.
+		for _, k := range missing {
+			kerrs[k] = &cache.OpError{Op: "memo compute-multi", Key: kss[k].value, Err: context.Cause(ctx)}
+		}
+		return nil, kerrs
+	}
+	r.o.Stats.Computations.Add(1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, missing) })
 	cancel()
@@ -216,7 +228,7 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 		return nil, kerrs
 	}
 	var items []cache.Item
-	var dropNegative []string
+	var drop []string // negative markers of values, values of not-found keys
 	var healed int64
 	for _, k := range missing {
 		ks := kss[k]
@@ -228,7 +240,10 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 		if !ok {
 			kerrs[k] = notFound(ks.value)
 			if r.o.NegativeTTL > 0 {
+				// As writeNegative: a value still there (corrupt bytes, or
+				// one written meanwhile) would hide the answer.
 				items = append(items, cache.Item{Key: ks.negative, Value: []byte{'1'}, TTL: r.o.NegativeTTL})
+				drop = append(drop, ks.value)
 			}
 			continue
 		}
@@ -240,17 +255,17 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 		}
 		items = append(items, cache.Item{Key: ks.value, Value: data, TTL: r.ttl})
 		if r.o.NegativeTTL > 0 {
-			dropNegative = append(dropNegative, ks.negative)
+			drop = append(drop, ks.negative)
 		}
 		if corrupt[k] {
 			healed++
 		}
 	}
-	if len(items) > 0 {
+	if len(items) > 0 && ctx.Err() == nil { // not once stopped (Memo.Close)
 		octx, cancel := r.opContext(ctx)
 		werr := r.c.Store().SetMulti(octx, items)
-		if werr == nil && len(dropNegative) > 0 {
-			_, werr = r.c.Store().Delete(octx, dropNegative...)
+		if werr == nil && len(drop) > 0 {
+			_, werr = r.c.Store().Delete(octx, drop...)
 		}
 		cancel()
 		if werr != nil {

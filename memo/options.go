@@ -27,17 +27,28 @@ type Options struct {
 	TTL time.Duration
 
 	// NegativeTTL, when positive, caches a computation's ErrNotFound answer
-	// for that long, under a key of its own next to the value's (the
-	// value's key plus "-memo-none"), so that it can never be confused
-	// with a real value under any codec, and a plain Cache.Get sees a miss.
+	// for that long, under a marker key of its own next to the value's (the
+	// value's store key plus "\x00memo:none"). No cache key can name it
+	// (keys cannot hold a NUL byte), so it is never confused with a real
+	// value under any key or codec, and a plain Cache.Get sees a miss.
 	NegativeTTL time.Duration
 
 	// RefreshAhead, in (0, 1), turns on refresh-ahead: once that fraction
 	// of the TTL has passed since a value was computed, callers still get
 	// the cached value at once, and exactly one caller across all
 	// processes recomputes it in the background (one goroutine, bounded by
-	// ComputeTimeout). It needs a TTL; with no expiry it is off. The age
-	// is kept in a marker key (the value's key plus "-memo-fresh").
+	// the lease, ComputeTimeout and the store timeouts). That goroutine
+	// outlives the call that started it: with GetOrCompute nothing else
+	// stops it; with Func, Memo.Close does. It needs a TTL; with no expiry
+	// it is off. The age is kept in a marker key (the value's store key
+	// plus "\x00memo:fresh", which no cache key can name).
+	//
+	// With a TTL over a second, the refresh point is at most a second
+	// before the expiry (TTL 2s with 0.9 refreshes after 1s), so that on a
+	// store that rounds TTLs up to whole seconds (memcached) the marker
+	// still expires before the value. With a TTL of a second or less, such
+	// a store expires both at once: values are not refreshed ahead, they
+	// expire and the next call computes them as a miss.
 	RefreshAhead float64
 
 	// FailOpen makes a failing store (down, slow, erroring) not stop the

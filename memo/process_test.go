@@ -2,6 +2,7 @@ package memo_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ const (
 	processes      = 3
 	stampedeCalls  = 50
 	refreshCallers = 10
+	holderLease    = 20 * time.Second // longer than the holder tests may wait
 )
 
 // TestMemoChild is the body of a child process; it does nothing when run
@@ -82,14 +84,100 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 			}()
 		}
 		wg.Wait()
+		// Wait for the one refresh (of whichever process) to be stored
+		// and its lock released: Close would cancel it.
+		waitValue(t, c, "k", 2, refreshTTL(b))
+		waitGone(t, s, c.Key("k")+"-lock", refreshTTL(b))
 		m.Close()
 		n.Increment(ctx, "refreshes", m.Stats().Refreshes)
+	case "panic-holder":
+		// Hold the lock, computing, until the parent waits for it; then
+		// panic.
+		_, err := memo.GetOrCompute(ctx, values, "k", func(ctx context.Context) (string, error) {
+			n.Increment(ctx, "holding", 1)
+			if err := waitCounter(ctx, n, "waiting"); err != nil {
+				return "", err
+			}
+			time.Sleep(300 * time.Millisecond) // the parent is in the lock's wait
+			panic("holder panics")
+		}, &memo.Options{Lease: holderLease})
+		if !errors.Is(err, cache.ErrPanic) {
+			t.Errorf("holder's GetOrCompute = %v; want ErrPanic", err)
+		}
+	case "cancelled-holder":
+		// Hold the lock, computing; the caller gives up at once, the
+		// computation goes on and stores its value for the parent.
+		cctx, cancelCaller := context.WithCancel(ctx)
+		computing := make(chan struct{})
+		errc := make(chan error, 1)
+		go func() {
+			_, err := memo.GetOrCompute(cctx, values, "k", func(ctx context.Context) (string, error) {
+				n.Increment(ctx, "holding", 1)
+				close(computing)
+				if err := waitCounter(ctx, n, "waiting"); err != nil {
+					return "", err
+				}
+				time.Sleep(300 * time.Millisecond) // the parent is in the lock's wait
+				n.Increment(ctx, "computations", 1)
+				return "from the cancelled holder", nil
+			}, &memo.Options{Lease: holderLease})
+			errc <- err
+		}()
+		<-computing
+		cancelCaller()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled holder's GetOrCompute = %v; want Canceled", err)
+		}
+		// Stay until the parent has the value, so that the flight ends
+		// before the process does.
+		if err := waitCounter(ctx, n, "done"); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, s, values.Key("k")+"-lock", holderLease)
 	default:
 		t.Fatalf("unknown role %q", role)
 	}
 }
 
 func refreshTTL(b teststores.Backend) time.Duration { return ttlFor(b, 4*time.Second) }
+
+// waitCounter waits until the counter name in n is set, or ctx ends.
+func waitCounter(ctx context.Context, n *cache.Cache[string, int64], name string) error {
+	for {
+		v, _, err := n.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if v > 0 {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// holderInAnotherProcess starts one child process in role, which takes the
+// lock of "k" and computes; once it computes, this process calls
+// GetOrCompute on "k" with compute, within half the lock's lease, so that
+// only a release by the child lets it finish in time. It returns the
+// result and this process's stats.
+func holderInAnotherProcess(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string, compute func(context.Context) (string, error)) (string, memo.StatsSnapshot, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), holderLease/2)
+	defer cancel()
+	n := counters(s, ns)
+	wait := teststores.StartChildren(t, 1, "TestMemoChild", role, b, ns)
+	defer wait()
+	defer n.Increment(context.Background(), "done", 1)
+	if err := waitCounter(ctx, n, "holding"); err != nil {
+		t.Fatalf("the holder never computed: %v", err)
+	}
+	if _, err := n.Increment(ctx, "waiting", 1); err != nil {
+		t.Fatal(err)
+	}
+	stats := new(memo.Stats)
+	v, err := memo.GetOrCompute(ctx, newCache[string](s, ns, time.Minute), "k", compute, &memo.Options{Lease: holderLease, Stats: stats})
+	return v, stats.Snapshot(), err
+}
 
 // refreshFunc counts its computations in the server and returns their
 // number.
@@ -135,7 +223,7 @@ func TestRefreshAheadAcrossProcesses(t *testing.T) {
 		if v, err := m.Get(ctx, "k"); err != nil || v != 1 {
 			t.Fatalf("priming Get = %d, %v; want 1", v, err)
 		}
-		waitGone(t, s, c.Key("k")+"-memo-fresh", refreshTTL(b))
+		waitGone(t, s, freshKey(c, "k"), refreshTTL(b))
 		acrossProcesses(t, "refresh", b, s, ns)
 		if got, _, _ := n.Get(ctx, "refreshes"); got != 1 {
 			t.Errorf("refreshes across %d processes = %d; want 1", processes, got)
@@ -145,6 +233,42 @@ func TestRefreshAheadAcrossProcesses(t *testing.T) {
 		}
 		if v, _, _ := c.Get(ctx, "k"); v != 2 {
 			t.Errorf("value after the refresh = %d; want 2", v)
+		}
+	})
+}
+
+// A holder in another process whose computation panics releases the lock:
+// the waiter here wakes and computes, without waiting out the lease.
+func TestHolderPanicsInAnotherProcess(t *testing.T) {
+	sharedBackends(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		v, st, err := holderInAnotherProcess(t, "panic-holder", b, s, ns, func(context.Context) (string, error) {
+			return "from the waiter", nil
+		})
+		if err != nil || v != "from the waiter" {
+			t.Fatalf("waiter's GetOrCompute = %q, %v; want its own value, computed once the holder released", v, err)
+		}
+		if st.LockWaits < 1 || st.Computations != 1 {
+			t.Fatalf("stats = %+v; want a lock wait (contention) and 1 computation", st)
+		}
+	})
+}
+
+// A holder in another process whose caller gives up still computes and
+// stores: the waiter here gets its value without computing.
+func TestHolderCallerCancelledInAnotherProcess(t *testing.T) {
+	sharedBackends(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		v, st, err := holderInAnotherProcess(t, "cancelled-holder", b, s, ns, func(context.Context) (string, error) {
+			t.Error("the waiter computed; want the holder's value")
+			return "from the waiter", nil
+		})
+		if err != nil || v != "from the cancelled holder" {
+			t.Fatalf("waiter's GetOrCompute = %q, %v; want the holder's value", v, err)
+		}
+		if st.LockWaits < 1 {
+			t.Fatalf("stats = %+v; want a lock wait: the processes did not contend", st)
+		}
+		if got, _, _ := counters(s, ns).Get(context.Background(), "computations"); got != 1 {
+			t.Fatalf("computations = %d; want 1", got)
 		}
 	})
 }

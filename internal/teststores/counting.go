@@ -20,6 +20,9 @@ type Counting struct {
 	// keys (ending in "-lock"), which waiters make to follow the holder.
 	GetCalls, LockGetCalls                              atomic.Int64
 	SetCalls, AddCalls, DeleteCalls, DeleteIfEqualCalls atomic.Int64
+	// GetMultiCalls counts GetMulti calls (one per call, whatever the
+	// number of keys); SetMultiCalls likewise.
+	GetMultiCalls, SetMultiCalls atomic.Int64
 }
 
 var (
@@ -37,6 +40,16 @@ func (c *Counting) Get(ctx context.Context, key string) ([]byte, error) {
 		c.GetCalls.Add(1)
 	}
 	return c.Store.Get(ctx, key)
+}
+
+func (c *Counting) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	c.GetMultiCalls.Add(1)
+	return c.Store.GetMulti(ctx, keys)
+}
+
+func (c *Counting) SetMulti(ctx context.Context, items []cache.Item) error {
+	c.SetMultiCalls.Add(1)
+	return c.Store.SetMulti(ctx, items)
 }
 
 func (c *Counting) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {

@@ -26,6 +26,11 @@ type Backend struct {
 	TTLReadable bool
 	// New returns a store; it is closed when the test ends.
 	New func(t testing.TB) cache.Store
+	// Unreachable, for a backend with a server, returns a store of it
+	// whose server is down (a closed loopback port, so connections are
+	// refused at once): every operation fails. It needs no running server.
+	// It is nil for the memory backend.
+	Unreachable func(t testing.TB) cache.Store
 }
 
 var backends []Backend
