@@ -78,7 +78,9 @@ func (c funcCodec[V]) Decode(data []byte) (v V, err error) {
 // with the text format and the ErrDecode failures of [Int], [Uint], [Float],
 // [Bool], [String] and [Bytes] for the type's size (a type Small int8 fails
 // to decode "128"). These codecs work through reflection; the builtin types
-// get the codecs above.
+// get the codecs above. A named type with its own msgpack encoding
+// (msgpack.CustomEncoder or msgpack.Marshaler, on the type or its pointer)
+// keeps [MsgPack].
 func Default[V any]() Codec[V] {
 	var zero V
 	var c any

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/typedcache/typedcache/codec"
+	"github.com/vmihailenco/msgpack/v5"
+	"go.uber.org/goleak"
 )
 
 type user struct {
@@ -140,7 +143,7 @@ type record struct {
 // nesting fail with ErrDecode, instead of making the decoder allocate what
 // they claim or overflow the stack, both fatal.
 func TestMsgPackCorrupt(t *testing.T) {
-	deep := append([]byte("\x81\xa1x"), bytes.Repeat([]byte{0x91}, 8<<20)...)
+	deep := append(append([]byte("\x81\xa1x"), bytes.Repeat([]byte{0x91}, 8<<20)...), 0xc0) // complete: only the depth is wrong
 	tests := []struct {
 		name string
 		err  error
@@ -167,5 +170,64 @@ func TestMsgPackTrailing(t *testing.T) {
 	got, err := codec.MsgPack[user]().Decode(data)
 	if err != nil || !reflect.DeepEqual(got, u) {
 		t.Fatalf("Decode(encoding + trailing bytes): got %+v, %v; want %+v, nil", got, err, u)
+	}
+}
+
+// Decoding a value with pointers starts no goroutine that outlives the
+// call (msgpack's preallocation flag would: one per type, for ever).
+func TestMsgPackDecodeStartsNoGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	type inner struct{ N int }
+	type outer struct {
+		P *inner
+		T any
+	}
+	c := codec.MsgPack[outer]()
+	data, err := c.Encode(outer{P: &inner{N: 7}, T: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Decode(data)
+	if err != nil || got.P == nil || got.P.N != 7 {
+		t.Fatalf("Decode = %+v, %v; want P.N = 7", got, err)
+	}
+	pc := codec.MsgPack[*inner]()
+	data, err = pc.Encode(&inner{N: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := pc.Decode(data); err != nil || p == nil || p.N != 8 {
+		t.Fatalf("Decode of a pointer = %v, %v; want &{8}", p, err)
+	}
+}
+
+// level is a named integer type with msgpack encoding of its own.
+type level int8
+
+func (l level) EncodeMsgpack(enc *msgpack.Encoder) error {
+	return enc.EncodeString(strconv.Itoa(int(l)))
+}
+func (l *level) DecodeMsgpack(dec *msgpack.Decoder) error {
+	s, err := dec.DecodeString()
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	*l = level(n)
+	return err
+}
+
+// A named type that encodes itself for msgpack keeps MsgPack under Default.
+func TestDefaultKeepsCustomMsgpack(t *testing.T) {
+	c := codec.Default[level]()
+	data, err := c.Encode(level(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) == "3" {
+		t.Fatalf("Default[level] encoded 3 as decimal text; want its own msgpack encoding")
+	}
+	if got, err := c.Decode(data); err != nil || got != 3 {
+		t.Fatalf("Decode = %v, %v; want 3", got, err)
 	}
 }

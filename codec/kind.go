@@ -3,6 +3,8 @@ package codec
 import (
 	"reflect"
 	"strconv"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // kindCodec returns the codec for V by its reflect kind, as [Default] picks
@@ -11,6 +13,9 @@ import (
 // [Uint], [Float], [Bool], [String] and [Bytes] store, and fail alike.
 func kindCodec[V any]() Codec[V] {
 	t := reflect.TypeFor[V]()
+	if encodesItself(t) {
+		return nil // the type's own msgpack encoding wins
+	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return kindIntCodec[V]{bits: t.Bits()}
@@ -28,6 +33,20 @@ func kindCodec[V any]() Codec[V] {
 		}
 	}
 	return nil
+}
+
+// encodesItself reports whether t or *t has its own msgpack encoding
+// (msgpack.CustomEncoder or msgpack.Marshaler): such a type keeps MsgPack.
+func encodesItself(t reflect.Type) bool {
+	for _, i := range []reflect.Type{
+		reflect.TypeFor[msgpack.CustomEncoder](),
+		reflect.TypeFor[msgpack.Marshaler](),
+	} {
+		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // elem returns the settable reflect.Value of v.

@@ -77,8 +77,11 @@ var msgpackDecoders = sync.Pool{New: func() any {
 
 func (d *msgpackDecoder) decode(data []byte, v any) error {
 	d.r.Reset(data)
+	// Reset clears every flag, as msgpack.Unmarshal's own call does (it
+	// sets UsePreallocateValues before its Reset, so to no effect). The
+	// flag must stay off: with it, decoding a pointer starts a goroutine
+	// per type that never ends (msgpack's cachedValue).
 	d.dec.Reset(&d.r)
-	d.dec.UsePreallocateValues(true) // as msgpack.Unmarshal
 	return d.dec.Decode(v)
 }
 
