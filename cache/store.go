@@ -21,9 +21,10 @@ import (
 // without error and without a round trip.
 //
 // TTLs: a ttl of 0 means "no expiry"; a positive ttl means the key expires
-// after it: never earlier than asked (a lock's lease relies on it), later by
-// at most the store's resolution, and never "never" (a store with
-// whole-second expiry rounds up). The Cache never passes a negative ttl. A key that has expired must
+// after it: never earlier than asked (a lock's lease relies on it), soon
+// after it (within about twice the store's resolution: Memcached, whose
+// clock ticks in whole seconds, adds a second to the rounded-up ttl), and
+// never "never". The Cache never passes a negative ttl. A key that has expired must
 // never be returned by any method.
 //
 // The conformance suite in package cachetest checks every clause below.
@@ -159,6 +160,18 @@ type Notifier interface {
 	Watch(ctx context.Context, key string) (<-chan struct{}, func(), error)
 }
 
+// Leaser is an optional interface of a Store that may evict keys before
+// they expire to keep within a memory bound (an in-process store). A lease
+// lock must not lose its key that way: it would let a second holder in.
+type Leaser interface {
+	// AddLease is Add for a lease lock: the key, once added with a
+	// positive ttl, stays until it expires or is deleted, however full the
+	// store. Writes to the key other than ExtendIfEqual and Expire make it
+	// an ordinary key again. The lock package calls it, where a store has
+	// it, instead of Add.
+	AddLease(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}
+
 // Fencer is an optional interface of a Store that can hand out fencing
 // tokens: numbers that grow with every acquisition of a lock key.
 type Fencer interface {
@@ -168,5 +181,6 @@ type Fencer interface {
 	// previous successful AddFenced of key. The counter outlives key (it
 	// survives Delete, expiry and eviction of key; a Clear may remove it).
 	// It returns ErrExists, and does not count, when key holds a value.
+	// A store that is also a Leaser keeps the key as AddLease does.
 	AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
 }

@@ -181,8 +181,12 @@ func ctxErr(ctx context.Context) error {
 // When the context ends during the store call, the store may have taken the
 // lock all the same; TryAcquire then deletes its token again (only its own),
 // on a context detached from ctx and bounded by the shorter of
-// Options.ReleaseTimeout and one second, so that the lock is not left held
-// by nobody for a whole lease.
+// Options.ReleaseTimeout and one second, so that the lock is usually not
+// left held by nobody for a whole lease. The clean-up is best effort: it
+// fails with the store, and a store call can outlive its context. On
+// Memcached, whose client takes no context, a call whose context ends first
+// goes on in the background, so its Add can land after the clean-up's
+// delete; the lock is then held by nobody until its lease runs out.
 func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -196,9 +200,14 @@ func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	start := time.Now()
 	var fence int64
 	var err error
-	if f, ok := l.store.(cache.Fencer); ok && l.opts.Fencing {
+	f, fencer := l.store.(cache.Fencer)
+	lsr, leaser := l.store.(cache.Leaser)
+	switch {
+	case fencer && l.opts.Fencing:
 		fence, err = f.AddFenced(ctx, l.key, token, l.lease)
-	} else {
+	case leaser: // a store that may evict keys must keep this one
+		err = lsr.AddLease(ctx, l.key, token, l.lease)
+	default:
 		err = l.store.Add(ctx, l.key, token, l.lease)
 	}
 	if errors.Is(err, cache.ErrExists) {
@@ -248,7 +257,7 @@ func (l *RedLock) Acquire(ctx context.Context) error {
 		if ok || err != nil {
 			return err
 		}
-		if _, err := w.wait(ctx, time.Time{}); err != nil {
+		if _, err := w.wait(ctx, time.Time{}, nil); err != nil {
 			return err
 		}
 	}
@@ -263,7 +272,13 @@ func (l *RedLock) Acquire(ctx context.Context) error {
 //
 // As with Acquire, a free lock costs one store call; the watch for the
 // release starts only when the lock is busy, and the holder is read after
-// it is in place, so that a release in between is not missed.
+// it is in place, so that a release in between is not missed. On a store
+// that cannot report the remaining lease (Memcached), each poll reads the
+// holder's token, so that the wait ends when the holder is gone even if
+// another has taken the lock since. Elsewhere releases are notified and
+// polls end with the holder's lease, so the wait runs on into a new
+// holder's lease only if it took the lock between an expiry and the poll
+// that would have seen it (and never for longer than the lease in all).
 func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 	ok, err := l.TryAcquire(ctx)
 	if ok || err != nil {
@@ -280,7 +295,7 @@ func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 	}
 	deadline := time.Now().Add(l.lease)
 	for time.Now().Before(deadline) {
-		released, err := w.wait(ctx, deadline)
+		released, err := w.wait(ctx, deadline, holder)
 		if err != nil {
 			return false, err
 		}
@@ -388,7 +403,11 @@ func (w *waiter) stop() {
 // found gone (released, or its lease ran out); or after a poll interval or
 // the deadline (if not zero) passed (released == false). It returns an error
 // only when ctx ends.
-func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, err error) {
+//
+// holder, if not nil, is the token of the holder waited for: where the store
+// cannot report the remaining lease, the poll reads the lock key (at the
+// cost of the Exists it replaces) and counts a different token as a release.
+func (w *waiter) wait(ctx context.Context, deadline time.Time, holder []byte) (released bool, err error) {
 	var local <-chan struct{} // nil without an in-process registry: never ready
 	if w.l.local {
 		ch, done := waitRelease(w.l.id)
@@ -406,6 +425,11 @@ func (w *waiter) wait(ctx context.Context, deadline time.Time) (released bool, e
 		limit, exact = ttl+time.Millisecond, true
 	case errors.Is(err, cache.ErrNotFound):
 		return true, nil // released (or expired) meanwhile
+	case errors.Is(err, cache.ErrUnsupported) && holder != nil:
+		cur, err := w.l.store.Get(ctx, w.l.key)
+		if errors.Is(err, cache.ErrNotFound) || (err == nil && !bytes.Equal(cur, holder)) {
+			return true, nil // released, expired, or taken by another since
+		}
 	case errors.Is(err, cache.ErrUnsupported):
 		if held, err := w.l.store.Exists(ctx, w.l.key); err == nil && !held {
 			return true, nil

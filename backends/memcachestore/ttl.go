@@ -121,9 +121,9 @@ func keptExpiry(flags uint32, now time.Time) (exptime int32, newFlags uint32) {
 		// Due now: the server has not dropped it yet. Keep it at most one
 		// more second rather than reviving it for good.
 		return 1, flags
-	case rem <= maxRelative:
-		return int32(rem), flags
+	case rem+1 <= maxRelative:
+		return int32(rem + 1), flags // one more second, as expiry sends
 	default:
-		return clampInt32(abs), flags
+		return clampInt32(abs + 1), flags
 	}
 }

@@ -48,12 +48,13 @@ func TestKeptExpiry(t *testing.T) {
 		want  int32
 	}{
 		{"no expiry", 0, time.Hour, 0},
-		{"10s after 3s", 10 * time.Second, 3 * time.Second, 7},
-		{"10s after 3.5s", 10 * time.Second, 3500 * time.Millisecond, 7},
+		// One second more than remains, as expiry sends: never early.
+		{"10s after 3s", 10 * time.Second, 3 * time.Second, 8},
+		{"10s after 3.5s", 10 * time.Second, 3500 * time.Millisecond, 8},
 		{"due", 10 * time.Second, 10 * time.Second, 1},
 		{"overdue", 10 * time.Second, time.Minute, 1},
-		{"60 days after 1", 60 * day, day, 1_800_000_000 + 60*24*3600},
-		{"31 days after 2", 31 * day, 2 * day, 29 * 24 * 3600},
+		{"60 days after 1", 60 * day, day, 1_800_000_000 + 60*24*3600 + 1},
+		{"31 days after 2", 31 * day, 2 * day, 29*24*3600 + 1},
 	}
 	for _, tt := range tests {
 		_, flags := expiry(tt.ttl, t0)

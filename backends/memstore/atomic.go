@@ -19,7 +19,15 @@ import (
 // Add stores a copy of value under key only if the key is absent (or has
 // expired), atomically; otherwise it returns cache.ErrExists.
 func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	_, err := s.add(ctx, key, value, ttl, false)
+	_, err := s.add(ctx, key, value, ttl, false, false)
+	return err
+}
+
+// AddLease is Add for a lease lock (cache.Leaser): with a positive ttl the
+// key is outside the store's bound, MaxEntries or MaxBytes, and leaves only
+// when it expires or is deleted, never for size.
+func (s *Store) AddLease(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	_, err := s.add(ctx, key, value, ttl, false, true)
 	return err
 }
 
@@ -28,12 +36,15 @@ func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Dura
 // bounded cache: they are never evicted, and neither Delete nor Clear
 // removes them, so a key's fencing tokens only grow for the life of the
 // Store, at the cost of one counter per key ever passed to AddFenced.
+//
+// Only locks take fencing tokens, so the key is kept as AddLease keeps it.
 func (s *Store) AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
-	return s.add(ctx, key, value, ttl, true)
+	return s.add(ctx, key, value, ttl, true, true)
 }
 
-// add is Add, and AddFenced when fenced is set.
-func (s *Store) add(ctx context.Context, key string, value []byte, ttl time.Duration, fenced bool) (int64, error) {
+// add is Add; AddFenced when fenced is set; AddLease, or AddFenced, when
+// lease is set.
+func (s *Store) add(ctx context.Context, key string, value []byte, ttl time.Duration, fenced, lease bool) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
@@ -57,7 +68,7 @@ func (s *Store) add(ctx context.Context, key string, value []byte, ttl time.Dura
 			s.fenceMu.Unlock()
 		}
 		e := s.newEntry(value, deadline(now, ttl))
-		e.pinned = true
+		e.pinned = lease && ttl > 0
 		return e, otter.WriteOp
 	})
 	if !added {

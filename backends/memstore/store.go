@@ -27,6 +27,7 @@ var (
 	_ cache.Store    = (*Store)(nil)
 	_ cache.Notifier = (*Store)(nil)
 	_ cache.Fencer   = (*Store)(nil)
+	_ cache.Leaser   = (*Store)(nil)
 )
 
 // Options configure a Store. A nil *Options, and a zero Options, mean a
@@ -43,10 +44,10 @@ type Options struct {
 	// evicted as soon as it is written. Setting both MaxEntries and MaxBytes
 	// is an error.
 	//
-	// Entries written by Add or AddFenced with a ttl are outside either
-	// bound: they leave when they expire or are deleted, never for size.
-	// They are what lock.RedLock writes, and a lease lock evicted while
-	// held would let a second holder in.
+	// Entries written by AddLease or AddFenced with a ttl (lease locks:
+	// lock.RedLock writes them) are outside either bound: they leave when
+	// they expire or are deleted, never for size, since a lease lock
+	// evicted while held would let a second holder in.
 	MaxBytes int64
 }
 
@@ -56,10 +57,10 @@ type entry struct {
 	value     []byte // owned by the entry, never handed out
 	expiresAt int64  // on the Store's clock (unix nanoseconds); 0 = never
 	version   uint64 // store-wide, new for every write of the value
-	// pinned marks an entry written by Add or AddFenced: while it has an
-	// expiry, it weighs nothing, so otter never evicts it for size (see
-	// weigh). A lease lock is such an entry: evicted, it would let a second
-	// holder in.
+	// pinned marks a lease: an entry written by AddLease or AddFenced with
+	// a ttl. While it has an expiry, it weighs nothing, so otter never
+	// evicts it for size (see weigh): evicted, a lease lock would let a
+	// second holder in.
 	pinned bool
 }
 

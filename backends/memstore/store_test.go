@@ -543,10 +543,11 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
-// An entry written by Add with a ttl (a lease lock) is never evicted for
-// size, however full the store: evicted, it would let a second holder take
-// the lock. The bound still holds for every other entry.
-func TestAddedEntriesNotEvictedForSize(t *testing.T) {
+// An entry written by AddLease or AddFenced with a ttl (a lease lock) is
+// never evicted for size, however full the store: evicted, it would let a
+// second holder take the lock. The bound still holds for every other
+// entry, those written by Add with a ttl included.
+func TestLeasesNotEvictedForSize(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		opts Options
@@ -561,16 +562,22 @@ func TestAddedEntriesNotEvictedForSize(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if err := s.Add(ctx, "job-lock", []byte("token"), time.Hour); err != nil {
+			if err := s.AddLease(ctx, "job-lock", []byte("token"), time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.AddFenced(ctx, "fenced-lock", []byte("token"), time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			// Hot keys, read often, push the store far past its bound.
+			// Hot keys, read often, push the store far past its bound;
+			// half of them written by Add with a ttl, which must not
+			// escape the bound.
 			for i := range 2000 {
 				k := "hot-" + strconv.Itoa(i)
-				if err := s.Set(ctx, k, []byte("value"), 0); err != nil {
+				write := func() error { return s.Set(ctx, k, []byte("value"), 0) }
+				if i%2 == 1 {
+					write = func() error { return s.Add(ctx, k, []byte("value"), time.Hour) }
+				}
+				if err := write(); err != nil {
 					t.Fatal(err)
 				}
 				for range 3 {

@@ -51,6 +51,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Close", s.testClose)
 	t.Run("Notifier", s.testNotifier)
 	t.Run("Fencer", s.testFencer)
+	t.Run("Leaser", s.testLeaser)
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
 		return // -run may have left the case out
 	}

@@ -54,7 +54,7 @@
 // calls racing on two keys, which finds stale reads, lost writes and
 // compare-and-swaps that are not atomic that no fixed race can; done
 // contexts; Close twice; and the optional interfaces [cache.Notifier] and
-// [cache.Fencer] for stores that implement them.
+// [cache.Fencer] and [cache.Leaser] for stores that implement them.
 //
 // # Running it
 //

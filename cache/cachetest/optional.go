@@ -290,3 +290,44 @@ func (s *suite) testFencer(t *testing.T) {
 		e.wantNext(e.mustFence(f, k, []byte("h"), 0), prev, "after a cancelled AddFenced")
 	})
 }
+
+func (e *env) leaser() cache.Leaser {
+	e.t.Helper()
+	l, ok := e.s.(cache.Leaser)
+	if !ok {
+		e.t.Skip("the store does not implement cache.Leaser")
+	}
+	return l
+}
+
+// testLeaser checks AddLease: Add's contract (only if absent, the ttl
+// kept, released by DeleteIfEqual, extended by ExtendIfEqual). That the
+// key survives memory pressure is the store's own test to make: the suite
+// cannot fill a store's memory portably.
+func (s *suite) testLeaser(t *testing.T) {
+	s.run(t, "AddLease", func(e *env) {
+		l := e.leaser()
+		k := e.key("lock")
+		if err := l.AddLease(e.ctx, k, []byte("h1"), e.longTTL); err != nil {
+			e.t.Fatalf("AddLease of an absent key: %v", err)
+		}
+		e.wantValue(k, []byte("h1"))
+		e.wantLongTTL(k)
+		if err := l.AddLease(e.ctx, k, []byte("h2"), e.longTTL); !errors.Is(err, cache.ErrExists) {
+			e.t.Fatalf("AddLease of a held key: %v; want ErrExists", err)
+		}
+		if err := e.s.Add(e.ctx, k, []byte("h2"), e.longTTL); !errors.Is(err, cache.ErrExists) {
+			e.t.Fatalf("Add over a lease: %v; want ErrExists", err)
+		}
+		e.wantValue(k, []byte("h1"))
+		if ok, err := e.s.ExtendIfEqual(e.ctx, k, []byte("h1"), e.longTTL); !ok || err != nil {
+			e.t.Fatalf("ExtendIfEqual of a lease: %v, %v; want true", ok, err)
+		}
+		e.wantDelete(k, []byte("h1"), true)
+		e.wantMiss(k)
+		if err := l.AddLease(e.ctx, k, []byte("h3"), e.ttl); err != nil {
+			e.t.Fatalf("AddLease after the release: %v", err)
+		}
+		e.wantValue(k, []byte("h3"))
+	})
+}
