@@ -58,9 +58,11 @@ const (
 //
 // Watch returns when ctx ends, with an error matching ctx.Err(), if the
 // client was created with ContextTimeoutEnabled (see the package
-// documentation); while the shared connection is being re-established it
-// may also wait for that attempt, which the client's DialTimeout and
-// ReadTimeout bound.
+// documentation). It may wait past ctx in two cases: while the shared
+// connection is being re-established (for that attempt, which the client's
+// DialTimeout and ReadTimeout bound), and behind another watch's SUBSCRIBE
+// or UNSUBSCRIBE on the shared connection, which are sent one at a time
+// (an UNSUBSCRIBE is bounded by 5s).
 //
 // On a Cluster, the classic PUBLISH of the script is propagated to every
 // node, so the one connection may be to any node.
