@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,9 +193,22 @@ func TestUncontendedAcquireStartsNoWatch(t *testing.T) {
 	if err := l.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Release only once the waiter found the lock busy and starts its watch:
+	// released earlier, it would take the lock uncontended.
+	watching := make(chan struct{})
+	var once sync.Once
+	s.beforeWatch = func() { once.Do(func() { close(watching) }) }
 	done := make(chan error, 1)
-	go func() { done <- lock.NewRedLock(c, "k", time.Minute, nil).Acquire(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done <- lock.NewRedLock(c, "k", time.Minute, nil).Acquire(wctx)
+	}()
+	select {
+	case <-watching:
+	case err := <-done:
+		t.Fatalf("contended Acquire returned (err %v) without starting a watch", err)
+	}
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}

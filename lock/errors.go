@@ -7,9 +7,10 @@ import (
 )
 
 var (
-	// ErrNotObtained is returned by Acquire when its context ends before the
-	// lock is held (joined with the context's error) and by TryAcquire when
-	// another holder has the lock.
+	// ErrNotObtained is returned, joined with the context's error and its
+	// cause, by TryAcquire, Acquire, AcquireOrWait and Do when their context
+	// ends before the lock is held. A lock held by another holder is not an
+	// error: TryAcquire reports it as (false, nil).
 	ErrNotObtained = errors.New("lock: not obtained")
 
 	// ErrNotHeld is returned by Release and Extend when this RedLock does not

@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,25 @@ func stillWaiting(t *testing.T, done <-chan error, what string) {
 	}
 }
 
+// awaitCalls waits until count reaches n, that is, until the waiter whose
+// result done carries has made the store calls that show it found the lock
+// busy. It fails the test if the waiter returns first, or after 10s.
+func awaitCalls(t *testing.T, count *atomic.Int64, n int64, done <-chan error, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for count.Load() < n {
+		select {
+		case err := <-done:
+			t.Fatalf("%s returned (err %v) while the lock was held", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d store calls after 10s; want %d", what, count.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // A release wakes the waiters, in the process and across store instances
 // (processes), without any polling: the waiters' backoff and the lease are
 // an hour, so only the wake-up can make them take the lock in time.
@@ -63,11 +83,19 @@ func TestRedLockWakeUps(t *testing.T) {
 				t.Run(ws.name+"/"+mode, func(t *testing.T) {
 					ctx := context.Background()
 					key := ws.name + "-" + mode
-					holder := lock.NewRedLock(newCache[string](t, s, ns), key, time.Hour, hourly)
+					// The waiter's store counts its calls, so that the
+					// release waits until the waiter found the lock busy.
+					wcs := teststores.NewCounting(ws.s)
+					hs := s
+					if ws.name == "same-store" {
+						hs = wcs // one store instance: in-process wake-ups
+					}
+					holder := lock.NewRedLock(newCache[string](t, hs, ns), key, time.Hour, hourly)
 					if err := holder.Acquire(ctx); err != nil {
 						t.Fatal(err)
 					}
-					waiter := lock.NewRedLock(newCache[string](t, ws.s, ns), key, time.Hour, hourly)
+					waiter := lock.NewRedLock(newCache[string](t, wcs, ns), key, time.Hour, hourly)
+					adds, gets := wcs.AddCalls.Load(), wcs.LockGetCalls.Load()
 					done := make(chan error, 1)
 					go func() {
 						wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -82,7 +110,14 @@ func TestRedLockWakeUps(t *testing.T) {
 						}
 						done <- err
 					}()
-					time.Sleep(200 * time.Millisecond) // let the waiter block
+					// Acquire tries again once its watch is in place,
+					// AcquireOrWait reads the holder: after that, only
+					// a wake-up lets it return within the test.
+					if mode == "Acquire" {
+						awaitCalls(t, &wcs.AddCalls, adds+2, done, mode)
+					} else {
+						awaitCalls(t, &wcs.LockGetCalls, gets+1, done, mode)
+					}
 					stillWaiting(t, done, mode)
 					if err := holder.Release(ctx); err != nil {
 						t.Fatal(err)
@@ -143,9 +178,8 @@ func TestStaleReleaseWakesNobody(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
 		notifies := b.Name != "memcached"
 		opts := hourly
-		short := 300 * time.Millisecond
 		if !notifies {
-			opts, short = nil, time.Second
+			opts = nil
 		}
 		for _, how := range []string{"released", "expired"} {
 			t.Run(how, func(t *testing.T) {
@@ -153,15 +187,24 @@ func TestStaleReleaseWakesNobody(t *testing.T) {
 				cs := teststores.NewCounting(s)
 				c := newCache[string](t, cs, ns)
 				key := "key-" + how
-				a := lock.NewRedLock(c, key, short, opts)
+				// A's lease: an hour when A releases, so that no stall
+				// can make it expire first; 2s (whole seconds for
+				// memcached) when it is to expire under B's wait.
+				leaseA := time.Hour
+				if how == "expired" {
+					leaseA = 2 * time.Second
+				}
+				a := lock.NewRedLock(c, key, leaseA, opts)
 				bl := lock.NewRedLock(c, key, time.Hour, opts)
 				if err := a.Acquire(ctx); err != nil {
 					t.Fatal(err)
 				}
+				adds := cs.AddCalls.Load()
 				bDone := acquireAsync(bl, 15*time.Second)
-				time.Sleep(100 * time.Millisecond)
-				stillWaiting(t, bDone, "B's Acquire")
 				if how == "released" {
+					// B tried twice (the second time with its watch in
+					// place): it is waiting.
+					awaitCalls(t, &cs.AddCalls, adds+2, bDone, "B's Acquire")
 					if err := a.Release(ctx); err != nil {
 						t.Fatal(err)
 					}
@@ -175,10 +218,10 @@ func TestStaleReleaseWakesNobody(t *testing.T) {
 				}
 
 				cl := lock.NewRedLock(c, key, time.Hour, opts)
+				adds = cs.AddCalls.Load()
 				cDone := acquireAsync(cl, 15*time.Second)
-				time.Sleep(200 * time.Millisecond) // C is waiting
-				stillWaiting(t, cDone, "C's Acquire")
-				adds := cs.AddCalls.Load()
+				awaitCalls(t, &cs.AddCalls, adds+2, cDone, "C's Acquire") // C is waiting
+				adds = cs.AddCalls.Load()
 
 				// A's stale releases: the first reaches the store when A's
 				// lease expired (its token is still set), the second not.
@@ -259,6 +302,64 @@ func TestRedLockExtend(t *testing.T) {
 			t.Fatalf("TryAcquire after Release: %v, %v; want true, nil", ok, err)
 		}
 		if err := other.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// noTTL hides a store's TTL, and its Watch (only cache.Store's methods are
+// promoted): as on Memcached, waiters poll and cannot tell the holder's
+// remaining lease.
+type noTTL struct{ cache.Store }
+
+func (*noTTL) TTL(context.Context, string) (time.Duration, error) { return 0, cache.ErrUnsupported }
+
+// The holder AcquireOrWait waits for releases, and another takes the lock
+// before the waiter looks again: the wait ends all the same (the holder it
+// waited for is gone) instead of running on through the new holder's lease.
+// Where the store notifies, the release wakes the waiter; where it cannot
+// (Memcached, and memory with TTL and Watch hidden), each poll reads the
+// holder's token. The waiter has no in-process wake-up: its store is
+// another instance (or, for memory, another wrapper).
+func TestAcquireOrWaitHolderReplaced(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		ws := s
+		switch {
+		case b.Name == "memory":
+			ws = &noTTL{s}
+		case b.Shared:
+			ws = b.New(t)
+		}
+		wcs := teststores.NewCounting(ws)
+		c := newCache[string](t, s, ns)
+		a := lock.NewRedLock(c, "key", time.Hour, nil)
+		bl := lock.NewRedLock(c, "key", time.Hour, nil)
+		if err := a.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waiter := lock.NewRedLock(newCache[string](t, wcs, ns), "key", time.Hour, nil)
+		done := make(chan error, 1)
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			held, err := waiter.AcquireOrWait(wctx)
+			if err == nil && held {
+				err = errors.New("AcquireOrWait held a lock it should have waited for")
+			}
+			done <- err
+		}()
+		awaitCalls(t, &wcs.LockGetCalls, 1, done, "AcquireOrWait") // it read A's token
+		if err := a.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := bl.TryAcquire(ctx); !ok || err != nil {
+			t.Fatalf("B's TryAcquire after A's release: %v, %v; want true, nil", ok, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("AcquireOrWait after its holder left and B took the lock (lease an hour): %v; want the wait over within 10s", err)
+		}
+		if err := bl.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
