@@ -218,8 +218,7 @@ func TestMultiNegativeCachingOverCorruptBytes(t *testing.T) {
 func TestFuncCloseCancelsRefresh(t *testing.T) {
 	ctx := context.Background()
 	s := memStore(t)
-	const ttl = 400 * time.Millisecond
-	c := newCache[int64](s, "m", ttl)
+	c := newCache[int64](s, "m", time.Hour)
 	var calls atomic.Int64
 	refreshing := make(chan struct{})
 	refreshErr := make(chan error, 1)
@@ -235,7 +234,7 @@ func TestFuncCloseCancelsRefresh(t *testing.T) {
 	if v, err := m.Get(ctx, "k"); err != nil || v != 1 {
 		t.Fatalf("first Get = %d, %v", v, err)
 	}
-	waitGone(t, s, freshKey(c, "k"), ttl)
+	expireFresh(t, s, c, "k")
 	if v, err := m.Get(ctx, "k"); err != nil || v != 1 {
 		t.Fatalf("Get past the refresh point = %d, %v; want the cached 1", v, err)
 	}
@@ -284,4 +283,117 @@ func TestFuncCloseCancelsFlight(t *testing.T) {
 		t.Fatalf("waiting caller got %v; want Canceled", err)
 	}
 	assertUnlocked(t, c.Store(), c.Key("k"))
+}
+
+// GetOrComputeMulti writes the freshness marker of what it computes, as
+// GetOrCompute does: a single-key call then finds the value fresh, and
+// neither refreshes nor computes it.
+func TestMultiWritesFreshMarker(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[string](s, ns, time.Minute)
+		opts := &memo.Options{RefreshAhead: 0.5}
+		got, err := memo.GetOrComputeMulti(ctx, c, []string{"a", "b"}, func(_ context.Context, missing []string) (map[string]string, error) {
+			out := map[string]string{}
+			for _, k := range missing {
+				out[k] = "multi " + k
+			}
+			return out, nil
+		}, opts)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("GetOrComputeMulti = %v, %v", got, err)
+		}
+		for _, k := range []string{"a", "b"} {
+			if ok, err := s.Exists(ctx, freshKey(c, k)); !ok || err != nil {
+				t.Fatalf("freshness marker of %s: exists %v, %v; want it written", k, ok, err)
+			}
+		}
+		var calls atomic.Int64
+		m := memo.Func(c, func(context.Context, string) (string, error) {
+			calls.Add(1)
+			return "single", nil
+		}, opts)
+		if v, err := m.Get(ctx, "a"); err != nil || v != "multi a" {
+			t.Fatalf("Get = %q, %v; want the multi call's value", v, err)
+		}
+		m.Close() // waits for a refresh, had one started
+		if st := m.Stats(); calls.Load() != 0 || st.Hits != 1 || st.Refreshes != 0 {
+			t.Fatalf("computations = %d, stats = %+v; want a fresh hit, nothing computed", calls.Load(), st)
+		}
+	})
+}
+
+// A caller whose context is cancelled with a cause of its own gets an
+// error that matches context.Canceled, the cause, and names the key.
+func TestCancelCause(t *testing.T) {
+	cause := errors.New("the caller gave up")
+	for _, multi := range []bool{false, true} {
+		name := map[bool]string{false: "GetOrCompute", true: "GetOrComputeMulti"}[multi]
+		t.Run(name, func(t *testing.T) {
+			c := newCache[string](memStore(t), "m", time.Minute)
+			ctx, cancel := context.WithCancelCause(context.Background())
+			started, release := make(chan struct{}), make(chan struct{})
+			compute := func() string {
+				close(started)
+				<-release
+				return "v"
+			}
+			errc := make(chan error, 1)
+			go func() {
+				var err error
+				if multi {
+					_, err = memo.GetOrComputeMulti(ctx, c, []string{"k"}, func(context.Context, []string) (map[string]string, error) {
+						return map[string]string{"k": compute()}, nil
+					}, nil)
+				} else {
+					_, err = memo.GetOrCompute(ctx, c, "k", func(context.Context) (string, error) { return compute(), nil }, nil)
+				}
+				errc <- err
+			}()
+			<-started
+			cancel(cause)
+			err := <-errc
+			close(release)
+			waitValue(t, c, "k", "v", time.Second) // the flight goes on, and ends
+			var oe *cache.OpError
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) || !errors.As(err, &oe) || oe.Key != c.Key("k") {
+				t.Fatalf("got %v; want an OpError on %q matching Canceled and the cause", err, c.Key("k"))
+			}
+		})
+	}
+}
+
+// A call made while Memo.Close waits computes nothing: its flight starts
+// on the cancelled base and stops at once.
+func TestFuncCloseStopsFlightsStartedWhileWaiting(t *testing.T) {
+	c := newCache[string](memStore(t), "m", time.Minute)
+	started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var others atomic.Int64
+	m := memo.Func(c, func(ctx context.Context, k string) (string, error) {
+		if k != "k" {
+			others.Add(1)
+			return "computed " + k, nil
+		}
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		<-release // ignores its ctx: Close waits
+		return "", ctx.Err()
+	}, nil)
+	go m.Get(context.Background(), "k")
+	<-started
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	<-cancelled // Close cancelled the flight of k and waits for it
+	for i := range 20 {
+		k := "other" + string(rune('a'+i))
+		if v, err := m.Get(context.Background(), k); !errors.Is(err, context.Canceled) {
+			t.Errorf("Get(%s) while Close waits = %q, %v; want Canceled", k, v, err)
+		}
+	}
+	close(release)
+	<-closed
+	if n := others.Load(); n != 0 {
+		t.Fatalf("%d computations started while Close waited; want none", n)
+	}
 }

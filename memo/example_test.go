@@ -318,7 +318,8 @@ func ExampleMemo_Close() {
 	if _, err := m.Get(context.Background(), 1); err != nil {
 		log.Fatal(err)
 	}
-	// At shutdown: first wait for the Memo's goroutines, then close the store.
+	// At shutdown: first stop the Memo's goroutines (Close cancels them,
+	// then waits for them to return), then close the store.
 	m.Close()
 	if err := store.Close(); err != nil {
 		log.Fatal(err)

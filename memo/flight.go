@@ -2,6 +2,7 @@ package memo
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sync"
 
@@ -76,16 +77,27 @@ func (f *flight) finish(val any, err error) {
 	close(f.done)
 }
 
-// wait waits for f or for ctx to end.
-func wait[V any](ctx context.Context, f *flight) (V, error) {
+// wait waits for f, the flight of the store key key, or for ctx to end.
+func wait[V any](ctx context.Context, f *flight, key string) (V, error) {
 	select {
 	case <-f.done:
 		v, _ := f.val.(V) // the flight's type is V: only a nil value fails
 		return v, f.err
 	case <-ctx.Done():
 		var zero V
-		return zero, context.Cause(ctx)
+		return zero, ctxError("memo", key, ctx)
 	}
+}
+
+// ctxError returns the error of an operation on key stopped by the end of
+// ctx: it matches ctx.Err() (context.Canceled or context.DeadlineExceeded)
+// and, when it differs, context.Cause(ctx), so that errors.Is finds each.
+func ctxError(op, key string, ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		err = errors.Join(err, cause)
+	}
+	return &cache.OpError{Op: op, Key: key, Err: err}
 }
 
 // tracker counts the background goroutines of a Memo so that Close can
@@ -159,6 +171,11 @@ func detached(ctx, base context.Context) (context.Context, context.CancelFunc) {
 	}
 	d, cancel := context.WithCancel(d)
 	stop := context.AfterFunc(base, cancel)
+	if base.Err() != nil {
+		// AfterFunc runs cancel in a goroutine of its own: cancel now, so
+		// that work started while Close waits stops before it begins.
+		cancel()
+	}
 	return d, func() {
 		stop()
 		cancel()

@@ -133,8 +133,8 @@ func TestMarkersApartFromUserKeys(t *testing.T) {
 func TestRefreshFlightApartFromUserKeys(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
 		ctx := context.Background()
-		ttl := ttlFor(b, 600*time.Millisecond)
-		c := newCache[string](s, ns, ttl)
+		cs := teststores.NewCounting(s)
+		c := newCache[string](cs, ns, time.Hour)
 		refreshing, release := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int64
 		m := memo.Func(c, func(ctx context.Context, k string) (string, error) {
@@ -151,7 +151,7 @@ func TestRefreshFlightApartFromUserKeys(t *testing.T) {
 		if _, err := m.Get(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, s, freshKey(c, "k"), ttl)
+		expireFresh(t, s, c, "k")
 		if v, err := m.Get(ctx, "k"); err != nil || v != "computed k" {
 			t.Fatalf("Get past the refresh point = %q, %v", v, err)
 		}
@@ -167,7 +167,7 @@ func TestRefreshFlightApartFromUserKeys(t *testing.T) {
 		if _, err := c.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		misses := m.Stats().Misses
+		lockGets := cs.LockGetCalls.Load()
 		got := make(chan string, 1)
 		go func() {
 			v, err := m.Get(ctx, "k")
@@ -176,13 +176,17 @@ func TestRefreshFlightApartFromUserKeys(t *testing.T) {
 			}
 			got <- v
 		}()
-		for m.Stats().Misses == misses {
+		// Release the refresh once the miss waits for its lock (a waiter
+		// reads the holder's token once its watch started).
+		for cs.LockGetCalls.Load() == lockGets {
 			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond) // it joins its flight
 		close(release)
 		if v := <-got; v != "computed k" {
 			t.Fatalf("Get(k) during its refresh = %q; want the refreshed value", v)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("computations of k = %d; want 2 (the first and the refresh): the miss read the refreshed value", n)
 		}
 	})
 }

@@ -200,14 +200,13 @@ func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
 	ctx, cancel := r.opContext(ctx)
 	defer cancel()
 	if r.o.RefreshAhead > 0 {
-		// The marker first: on a store that rounds TTLs to whole seconds,
-		// a value written in a later second than its marker only expires
-		// later.
-		err = r.c.Store().SetMulti(ctx, []cache.Item{
-			{Key: ks.fresh, Value: []byte{'1'}, TTL: freshTTL(r.ttl, r.o.RefreshAhead)},
-			{Key: ks.value, Value: data, TTL: r.ttl},
-		})
-	} else {
+		// The marker first, and alone (a SetMulti may write its items in
+		// any order, or at once): on a store that rounds TTLs to whole
+		// seconds, a value written in a later second than its marker only
+		// expires later, never earlier.
+		err = r.c.Store().Set(ctx, ks.fresh, freshMarker, freshTTL(r.ttl, r.o.RefreshAhead))
+	}
+	if err == nil {
 		err = r.c.Store().Set(ctx, ks.value, data, r.ttl)
 	}
 	if err != nil {
@@ -222,15 +221,21 @@ func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
 	return nil
 }
 
+// freshMarker is the value of a freshness marker: only its presence counts.
+var freshMarker = []byte{'1'}
+
 // freshTTL is the TTL of the freshness marker of a value written with ttl:
-// the refresh point, at least 1ms, and at least a second before the value
-// expires when ttl is longer than a second, so that on a store that rounds
-// TTLs up to whole seconds (memcached) the marker still expires strictly
-// before the value and the refresh happens.
+// the refresh point ttl*refreshAhead, at least 1ms. It is moved earlier, to
+// a second before the value expires, when that is at least half of the
+// refresh point: on a store that rounds TTLs up to whole seconds
+// (memcached), the marker then still expires strictly before the value and
+// the refresh happens. A shorter TTL keeps its refresh point (moving it
+// would refresh on nearly every hit), and on such a store is not refreshed
+// ahead: marker and value expire in the same second.
 func freshTTL(ttl time.Duration, refreshAhead float64) time.Duration {
 	fresh := time.Duration(float64(ttl) * refreshAhead)
-	if ttl > time.Second {
-		fresh = min(fresh, ttl-time.Second)
+	if early := ttl - time.Second; early < fresh && early >= fresh/2 {
+		fresh = early
 	}
 	return max(fresh, time.Millisecond)
 }
@@ -287,7 +292,7 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		base := r.bg.add()
 		go r.detach().runFlight(ctx, base, k, ks, compute, e.corrupt, f)
 	}
-	return wait[V](ctx, f)
+	return wait[V](ctx, f, ks.value)
 }
 
 // runFlight is the goroutine of a flight, on a copy of the runner: it runs
@@ -320,7 +325,7 @@ func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute fu
 			if held {
 				l.Release(ctx)
 			}
-			return zero, &cache.OpError{Op: "memo", Key: ks.value, Err: context.Cause(ctx)}
+			return zero, ctxError("memo", ks.value, ctx)
 		case err != nil && wctx.Err() != nil:
 			// The lease passed while waiting: the holder outlived it.
 			r.o.Stats.LockWaits.Add(1)
@@ -360,7 +365,7 @@ func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, comput
 	var zero V
 	if ctx.Err() != nil {
 		// Stopped (Memo.Close, or Refresh's caller gave up): no computation.
-		return zero, &cache.OpError{Op: "memo compute", Key: ks.value, Err: context.Cause(ctx)}
+		return zero, ctxError("memo compute", ks.value, ctx)
 	}
 	r.o.Stats.Computations.Add(1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)

@@ -147,7 +147,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 	}
 
 	for k, f := range followed {
-		v, err := wait[V](ctx, f)
+		v, err := wait[V](ctx, f, kss[k].value)
 		if err != nil {
 			errs[k] = err
 			continue
@@ -212,7 +212,7 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 	if ctx.Err() != nil {
 		// Stopped (Memo.Close): no computation.
 		for _, k := range missing {
-			kerrs[k] = &cache.OpError{Op: "memo compute-multi", Key: kss[k].value, Err: context.Cause(ctx)}
+			kerrs[k] = ctxError("memo compute-multi", kss[k].value, ctx)
 		}
 		return nil, kerrs
 	}
@@ -227,7 +227,7 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 		}
 		return nil, kerrs
 	}
-	var items []cache.Item
+	var items, markers []cache.Item
 	var drop []string // negative markers of values, values of not-found keys
 	var healed int64
 	for _, k := range missing {
@@ -254,6 +254,11 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 			continue
 		}
 		items = append(items, cache.Item{Key: ks.value, Value: data, TTL: r.ttl})
+		if r.o.RefreshAhead > 0 {
+			// As write: the freshness marker, or the next single-key read
+			// finds the value stale and refreshes it at once.
+			markers = append(markers, cache.Item{Key: ks.fresh, Value: freshMarker, TTL: freshTTL(r.ttl, r.o.RefreshAhead)})
+		}
 		if r.o.NegativeTTL > 0 {
 			drop = append(drop, ks.negative)
 		}
@@ -263,7 +268,14 @@ func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]
 	}
 	if len(items) > 0 && ctx.Err() == nil { // not once stopped (Memo.Close)
 		octx, cancel := r.opContext(ctx)
-		werr := r.c.Store().SetMulti(octx, items)
+		var werr error
+		if len(markers) > 0 {
+			// As write: the markers first, in a call of their own.
+			werr = r.c.Store().SetMulti(octx, markers)
+		}
+		if werr == nil {
+			werr = r.c.Store().SetMulti(octx, items)
+		}
 		if werr == nil && len(drop) > 0 {
 			_, werr = r.c.Store().Delete(octx, drop...)
 		}

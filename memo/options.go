@@ -43,12 +43,16 @@ type Options struct {
 	// it is off. The age is kept in a marker key (the value's store key
 	// plus "\x00memo:fresh", which no cache key can name).
 	//
-	// With a TTL over a second, the refresh point is at most a second
-	// before the expiry (TTL 2s with 0.9 refreshes after 1s), so that on a
-	// store that rounds TTLs up to whole seconds (memcached) the marker
-	// still expires before the value. With a TTL of a second or less, such
-	// a store expires both at once: values are not refreshed ahead, they
-	// expire and the next call computes them as a miss.
+	// The refresh point is moved earlier, to a second before the expiry,
+	// when that is still at least half of TTL*RefreshAhead (TTL 2s with
+	// 0.9 refreshes after 1s, not 1.8s; TTL 10s with 0.9 after 9s), so
+	// that on a store that rounds TTLs up to whole seconds (memcached) the
+	// marker expires before the value. A shorter TTL keeps its refresh
+	// point (TTL 1.05s with 0.9 refreshes after 945ms), and such a store
+	// expires marker and value in the same second: values are not
+	// refreshed ahead, they expire and the next call computes them as a
+	// miss. On a store with whole-second expiry, refresh-ahead needs a TTL
+	// of a few seconds to trigger.
 	RefreshAhead float64
 
 	// FailOpen makes a failing store (down, slow, erroring) not stop the

@@ -3,6 +3,7 @@ package memo_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,14 +92,13 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 		m.Close()
 		n.Increment(ctx, "refreshes", m.Stats().Refreshes)
 	case "panic-holder":
-		// Hold the lock, computing, until the parent waits for it; then
-		// panic.
+		// Hold the lock, computing, until the parent waits for it (it
+		// sets "waiting" once it follows the holder); then panic.
 		_, err := memo.GetOrCompute(ctx, values, "k", func(ctx context.Context) (string, error) {
 			n.Increment(ctx, "holding", 1)
 			if err := waitCounter(ctx, n, "waiting"); err != nil {
 				return "", err
 			}
-			time.Sleep(300 * time.Millisecond) // the parent is in the lock's wait
 			panic("holder panics")
 		}, &memo.Options{Lease: holderLease})
 		if !errors.Is(err, cache.ErrPanic) {
@@ -117,7 +117,6 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 				if err := waitCounter(ctx, n, "waiting"); err != nil {
 					return "", err
 				}
-				time.Sleep(300 * time.Millisecond) // the parent is in the lock's wait
 				n.Increment(ctx, "computations", 1)
 				return "from the cancelled holder", nil
 			}, &memo.Options{Lease: holderLease})
@@ -158,8 +157,10 @@ func waitCounter(ctx context.Context, n *cache.Cache[string, int64], name string
 // holderInAnotherProcess starts one child process in role, which takes the
 // lock of "k" and computes; once it computes, this process calls
 // GetOrCompute on "k" with compute, within half the lock's lease, so that
-// only a release by the child lets it finish in time. It returns the
-// result and this process's stats.
+// only a release by the child lets it finish in time. Once this process
+// waits for the lock (it reads the holder's token, which a waiter does
+// after its watch started), it sets the counter "waiting", for the child
+// to go on. It returns the result and this process's stats.
 func holderInAnotherProcess(t *testing.T, role string, b teststores.Backend, s cache.Store, ns string, compute func(context.Context) (string, error)) (string, memo.StatsSnapshot, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), holderLease/2)
@@ -171,12 +172,33 @@ func holderInAnotherProcess(t *testing.T, role string, b teststores.Backend, s c
 	if err := waitCounter(ctx, n, "holding"); err != nil {
 		t.Fatalf("the holder never computed: %v", err)
 	}
-	if _, err := n.Increment(ctx, "waiting", 1); err != nil {
-		t.Fatal(err)
-	}
+	waiting := &onLockGet{Counting: teststores.NewCounting(s), f: func() {
+		if _, err := n.Increment(ctx, "waiting", 1); err != nil {
+			t.Error(err)
+		}
+	}}
 	stats := new(memo.Stats)
-	v, err := memo.GetOrCompute(ctx, newCache[string](s, ns, time.Minute), "k", compute, &memo.Options{Lease: holderLease, Stats: stats})
+	v, err := memo.GetOrCompute(ctx, newCache[string](waiting, ns, time.Minute), "k", compute, &memo.Options{Lease: holderLease, Stats: stats})
+	if waiting.LockGetCalls.Load() == 0 {
+		t.Error("this process never waited for the holder's lock")
+	}
 	return v, stats.Snapshot(), err
+}
+
+// onLockGet is a store that calls f at its first Get of a lock key: a
+// RedLock reads the holder's token once it waits for it.
+type onLockGet struct {
+	*teststores.Counting
+	once sync.Once
+	f    func()
+}
+
+func (s *onLockGet) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.Counting.Get(ctx, key)
+	if strings.HasSuffix(key, "-lock") {
+		s.once.Do(s.f)
+	}
+	return v, err
 }
 
 // refreshFunc counts its computations in the server and returns their
