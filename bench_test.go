@@ -141,7 +141,8 @@ func BenchmarkMemory(b *testing.B) {
 	ctx := context.Background()
 	// The raw engine, configured as memstore configures it.
 	raw := otter.Must(&otter.Options[string, []byte]{
-		MaximumSize:      memstore.DefaultMaxEntries,
+		MaximumWeight:    memstore.DefaultMaxEntries,
+		Weigher:          func(string, []byte) uint32 { return 1 },
 		ExpiryCalculator: otter.ExpiryWriting[string, []byte](time.Hour),
 	})
 	defer raw.StopAllGoroutines()
