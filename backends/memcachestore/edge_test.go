@@ -17,16 +17,7 @@ import (
 // A call that runs on in the background after its context ended never
 // reads the caller's slice again: the caller may reuse it at once.
 func TestBackgroundCallOwnsItsValue(t *testing.T) {
-	srv := testenv.StartMemcached(t)
-	client := memcache.New(srv.Addr())
-	client.Timeout = 2 * time.Second
-	client.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		time.Sleep(150 * time.Millisecond) // a slow dial: the call outlives its context
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	s := New(client, nil)
-	t.Cleanup(func() { s.Close(); client.Close() })
+	s := slowDialStore(t, 150*time.Millisecond)
 
 	buf := []byte("original")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -49,6 +40,24 @@ func TestBackgroundCallOwnsItsValue(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// slowDialStore returns a store over a private memcached whose client takes
+// delay to dial, so that a call with a short deadline outlives its context
+// and finishes in the background.
+func slowDialStore(t *testing.T, delay time.Duration) *Store {
+	t.Helper()
+	srv := testenv.StartMemcached(t)
+	client := memcache.New(srv.Addr())
+	client.Timeout = 2 * time.Second
+	client.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		time.Sleep(delay)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	s := New(client, nil)
+	t.Cleanup(func() { s.Close(); client.Close() })
+	return s
 }
 
 // On memcached without CAS (-C), the compare-and-swap operations say so
@@ -89,16 +98,7 @@ func TestCASDisabled(t *testing.T) {
 // does not read the caller's keys after it returns: the caller may reuse
 // them at once. The race detector is what fails this test.
 func TestBackgroundGetMultiOwnsItsKeys(t *testing.T) {
-	srv := testenv.StartMemcached(t)
-	client := memcache.New(srv.Addr())
-	client.Timeout = 2 * time.Second
-	client.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		time.Sleep(100 * time.Millisecond) // a slow dial: the call outlives its context
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	s := New(client, nil)
-	t.Cleanup(func() { s.Close(); client.Close() })
+	s := slowDialStore(t, 100*time.Millisecond)
 
 	keys := []string{"a", "b", "c"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
