@@ -158,11 +158,37 @@ func startServer(t testing.TB, kind, bin string, extra ...string) *Server {
 	return startServerOn(t, kind, bin, freePort, extra...)
 }
 
+// startServerOn starts a server on a port from pickPort. A port that was
+// free when picked can be taken before the server binds it (by another
+// test's server, or an outgoing connection given an ephemeral port): a
+// server that exits while starting is started again on another port, up to
+// three times.
 func startServerOn(t testing.TB, kind, bin string, pickPort func() (int, error), extra ...string) *Server {
+	t.Helper()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var s *Server
+		if s, err = newServerOn(t, kind, bin, pickPort, extra...); err == nil {
+			return s
+		}
+		if !errors.Is(err, errExitedStarting) {
+			break
+		}
+		t.Logf("testenv: %s: %v; trying another port", kind, err)
+	}
+	t.Fatalf("testenv: starting %s: %v", kind, err)
+	return nil
+}
+
+// errExitedStarting is the error of a server process that exited before it
+// answered, usually because its port was taken.
+var errExitedStarting = errors.New("process exited while starting")
+
+func newServerOn(t testing.TB, kind, bin string, pickPort func() (int, error), extra ...string) (*Server, error) {
 	t.Helper()
 	port, err := pickPort()
 	if err != nil {
-		t.Fatalf("testenv: finding a free port for %s: %v", kind, err)
+		return nil, fmt.Errorf("finding a free port: %w", err)
 	}
 	s := &Server{
 		t:     t,
@@ -182,8 +208,10 @@ func startServerOn(t testing.TB, kind, bin string, pickPort func() (int, error),
 			s.logOutput()
 		}
 	})
-	s.Start()
-	return s
+	if err := s.start(); err != nil {
+		return nil, fmt.Errorf("on %s: %w", s.addr, err)
+	}
+	return s, nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -272,7 +300,7 @@ func (s *Server) start() error {
 		select {
 		case <-done:
 			s.cmd, s.done = nil, nil
-			return fmt.Errorf("process exited while starting: %v", cmd.ProcessState)
+			return fmt.Errorf("%w: %v", errExitedStarting, cmd.ProcessState)
 		default:
 		}
 		got, err := s.ping()

@@ -304,3 +304,28 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// A server whose port was taken between picking and binding is started
+// again on another port.
+func TestStartRetriesTakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	picks := 0
+	pick := func() (int, error) {
+		picks++
+		if picks == 1 {
+			return taken.Addr().(*net.TCPAddr).Port, nil // taken: memcached exits
+		}
+		return freePort()
+	}
+	s := startServerOn(t, "memcached", RequireBinary(t, "memcached"), pick)
+	if picks < 2 || s.Addr() == taken.Addr().String() {
+		t.Fatalf("started on %s after %d picks; want another port than the taken %s", s.Addr(), picks, taken.Addr())
+	}
+	if _, err := s.ping(); err != nil {
+		t.Fatalf("the server on the second port does not answer: %v", err)
+	}
+}
