@@ -24,8 +24,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
-	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
+	"github.com/typedcache/typedcache/internal/testing/teststores"
 	"github.com/typedcache/typedcache/lock"
 )
 

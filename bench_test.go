@@ -24,7 +24,7 @@ import (
 	"github.com/typedcache/typedcache/backends/memstore"
 	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // benchUser is the small struct of the benchmarks (about 60 bytes in

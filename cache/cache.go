@@ -486,3 +486,19 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	c.stats.sets.Add(1)
 	return nil
 }
+
+// Check reports the server and client settings under which the cache's
+// store cannot keep its guarantees (an eviction policy that can evict a
+// held lease, a client that ignores context deadlines, a value size limit):
+// one *SettingError per finding, joined, each matching ErrUnsafeConfig; nil
+// when there is none, or when the store cannot check (it does not implement
+// Checker). Run it once when a service starts and log what it returns.
+func (c *Cache[K, V]) Check(ctx context.Context) error {
+	ch, ok := c.store.(Checker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	return ch.Check(ctx)
+}

@@ -34,6 +34,25 @@ var (
 
 	// ErrClosed is returned by a store that has been closed.
 	ErrClosed = errors.New("cache: store closed")
+
+	// ErrUncertain is wrapped by the error of a write whose outcome is not
+	// known: the command reached the connection, but the connection failed
+	// before the reply came, so the store may or may not have applied it.
+	// A store never applies one call twice to find out (a client that
+	// retries such a write could apply it twice); the caller decides, and
+	// packages built on the Cache (lock, memo) read the key back where the
+	// value they wrote can tell them.
+	ErrUncertain = errors.New("cache: outcome unknown (the reply was lost)")
+
+	// ErrTooLarge is returned by a write whose key and value are larger
+	// than the store can hold (Memcached's item size limit). The store
+	// refuses it before sending, so the key's old value is left as it was.
+	ErrTooLarge = errors.New("cache: value too large for the store")
+
+	// ErrUnsafeConfig is wrapped by every finding of a Check: a server or
+	// client setting under which the store cannot keep a guarantee of this
+	// module (see Checker).
+	ErrUnsafeConfig = errors.New("cache: unsafe setting")
 )
 
 // OpError is the error type of every failed Cache operation. It records the
@@ -54,3 +73,19 @@ func (e *OpError) Error() string {
 
 // Unwrap returns the cause.
 func (e *OpError) Unwrap() error { return e.Err }
+
+// SettingError is one finding of a Check: a setting of the server or of the
+// client under which the store cannot keep one of its guarantees. It matches
+// ErrUnsafeConfig.
+type SettingError struct {
+	Setting string // the setting, as the server or client names it: "maxmemory-policy", "ContextTimeoutEnabled"
+	Value   string // its value
+	Risk    string // what can go wrong, and what to set instead
+}
+
+func (e *SettingError) Error() string {
+	return "cache: unsafe setting " + e.Setting + "=" + e.Value + ": " + e.Risk
+}
+
+// Is reports whether target is ErrUnsafeConfig.
+func (e *SettingError) Is(target error) bool { return target == ErrUnsafeConfig }

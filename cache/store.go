@@ -184,3 +184,14 @@ type Fencer interface {
 	// A store that is also a Leaser keeps the key as AddLease does.
 	AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
 }
+
+// Checker is an optional interface of a Store that can inspect the settings
+// of its server and its client. Services call it once at start, through
+// Cache.Check, and log what it finds.
+type Checker interface {
+	// Check returns nil when it finds nothing unsafe; otherwise one
+	// *SettingError (matching ErrUnsafeConfig) per finding, joined with
+	// errors.Join. An error that is no finding (the server cannot be
+	// reached) is returned as it is. Check changes nothing.
+	Check(ctx context.Context) error
+}

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/internal/testing/teststores"
 )
 
 func namespace(testing.TB) string { return teststores.Namespace("locktest") }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/typedcache/typedcache/cache"
 	"github.com/typedcache/typedcache/codec"
-	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/internal/testing/teststores"
 	"github.com/typedcache/typedcache/memo"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/teststores"
+	"github.com/typedcache/typedcache/internal/testing/teststores"
 	"github.com/typedcache/typedcache/memo"
 )
 

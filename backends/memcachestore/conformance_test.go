@@ -9,7 +9,7 @@ import (
 	"github.com/typedcache/typedcache/backends/memcachestore"
 	"github.com/typedcache/typedcache/cache"
 	"github.com/typedcache/typedcache/cache/cachetest"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // harness returns the suite's harness for stores over a client of addrs.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/typedcache/typedcache/backends/memcachestore"
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // TestServerDown stops a private memcached under a Cache: every operation

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 func TestMain(m *testing.M) {

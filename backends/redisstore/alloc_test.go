@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // TestHotPathAllocs checks that Get and Set allocate no more than the raw

@@ -12,7 +12,7 @@ import (
 	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
 	"github.com/typedcache/typedcache/cache/cachetest"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // maxValueSize is the largest value the suite stores: 8 MiB.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // bound is how long any single call may take in the fault tests before it

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // TestScriptFlush checks the EVALSHA to EVAL fallback on a single server:

@@ -13,7 +13,7 @@ import (
 
 	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 // target is a Redis deployment a test runs against.

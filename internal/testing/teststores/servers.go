@@ -11,7 +11,7 @@ import (
 	"github.com/typedcache/typedcache/backends/memcachestore"
 	"github.com/typedcache/typedcache/backends/redisstore"
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/testenv"
+	"github.com/typedcache/typedcache/internal/testing/testenv"
 )
 
 func init() {

@@ -1,7 +1,7 @@
 // Package teststores gives the project's tests every store it ships, each
 // on its real backend: memory, Redis (single node and Cluster) and
 // Memcached, so that a feature is tested on all of them by one loop.
-// Backends that need a server come from internal/testenv: they skip when
+// Backends that need a server come from internal/testing/testenv: they skip when
 // the server's address is unset, and fail under CI=true.
 package teststores
 
