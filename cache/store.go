@@ -14,6 +14,13 @@ import (
 // without doing the operation if it is done on entry. Stores return their raw
 // errors (or the sentinels named below); the Cache wraps them.
 //
+// Lost replies: a store never applies one call's write twice. A write whose
+// command was sent but whose reply was lost (the connection failed) returns
+// an error wrapping ErrUncertain: it may or may not have been applied. A
+// store whose client sends such a write again by itself (go-redis does)
+// must prevent it (redisstore sends writes as MULTI/EXEC transactions,
+// which go-redis never sends twice).
+//
 // Ownership: a store copies what it is given; a slice it returns belongs to
 // the caller, who may keep and change it (codec.Bytes relies on this).
 //

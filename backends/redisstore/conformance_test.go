@@ -104,11 +104,18 @@ func TestConformanceMiniredis(t *testing.T) {
 	})
 }
 
+// TestConformanceRedis runs the suite on the shared server, through fault
+// proxies that lose the replies of writes in the lost-replies case.
 func TestConformanceRedis(t *testing.T) {
 	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	ps := newProxies(t)
 	cachetest.RunConformanceTests(t, cachetest.Harness{
-		NewStore:     newClientStore(singleClient(testenv.RedisAddr(t))),
+		NewStore: newClientStore(func() redis.UniversalClient {
+			return redis.NewClient(&redis.Options{Addr: addr, Dialer: ps.dial})
+		}),
 		MaxValueSize: maxValueSize,
+		DropReplies:  ps.dropReplies,
 	})
 }
 
@@ -122,11 +129,19 @@ func TestConformancePrivateRedis(t *testing.T) {
 	})
 }
 
+// TestConformanceCluster runs the suite on the shared Cluster, through a
+// fault proxy per node that loses the replies of writes in the lost-replies
+// case.
 func TestConformanceCluster(t *testing.T) {
 	t.Parallel()
+	addrs := testenv.RedisClusterAddrs(t)
+	ps := newProxies(t)
 	cachetest.RunConformanceTests(t, cachetest.Harness{
-		NewStore:     newClientStore(clusterClient(testenv.RedisClusterAddrs(t))),
+		NewStore: newClientStore(func() redis.UniversalClient {
+			return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Dialer: ps.dial})
+		}),
 		MaxValueSize: maxValueSize,
+		DropReplies:  ps.dropReplies,
 	})
 }
 

@@ -65,9 +65,9 @@ func stringBytes(s string) []byte {
 	return nonNil(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
-// SetMulti sets every item with its own ttl in one pipeline of SET (with PX
-// when the ttl is positive): one round trip on a single server, one pipeline
-// per master on a Cluster. It is not atomic: on error some items may be
+// SetMulti sets every item with its own ttl, SET (with PX when the ttl is
+// positive), in transactions, one round trip per server (see Writes in the
+// package documentation). It is not atomic: on error some items may be
 // written.
 func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
 	if err := ctx.Err(); err != nil {
@@ -76,19 +76,18 @@ func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	pipe := s.client.Pipeline()
-	for _, it := range items {
-		pipe.Set(ctx, it.Key, it.Value, roundTTL(it.TTL))
+	ops := make([]batchOp, len(items))
+	for i, it := range items {
+		ops[i] = batchOp{op: "set", key: it.Key, value: it.Value, ttl: it.TTL}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fail(ctx, err)
-	}
-	return nil
+	_, err := s.batch(ctx, ops)
+	return err
 }
 
-// Delete removes the keys and reports how many existed. On a single server
-// it is one UNLINK of every key; elsewhere a pipeline of one-key UNLINKs,
-// one pipeline per master.
+// Delete removes the keys and reports how many existed, with UNLINK in
+// transactions (see Writes in the package documentation): one UNLINK of
+// every key on a single server; elsewhere one-key UNLINKs, one round trip
+// per server.
 func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -97,24 +96,20 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 		return 0, nil
 	}
 	if s.topo == single {
-		n, err := s.client.Unlink(ctx, keys...).Result()
-		if err != nil {
-			return 0, fail(ctx, err)
+		var cmd *redis.IntCmd
+		if err := s.tx(ctx, func(p redis.Pipeliner) error { cmd = p.Unlink(ctx, keys...); return nil }); err != nil {
+			return 0, err
 		}
-		return int(n), nil
+		return int(cmd.Val()), nil
 	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.IntCmd, len(keys))
+	ops := make([]batchOp, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.Unlink(ctx, k)
+		ops[i] = batchOp{op: "unlink", key: k}
 	}
-	_, err := pipe.Exec(ctx)
+	counts, err := s.batch(ctx, ops)
 	n := 0
-	for _, cmd := range cmds {
-		n += int(cmd.Val())
+	for _, c := range counts {
+		n += int(c)
 	}
-	if err != nil {
-		return n, fail(ctx, err)
-	}
-	return n, nil
+	return n, err
 }

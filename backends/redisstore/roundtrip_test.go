@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"encoding/hex"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,10 @@ func TestGetMultiCluster(t *testing.T) {
 }
 
 // TestRoundTripsCluster proves with per-node hooks that GetMulti, SetMulti
-// and Delete of 100 keys cost one pipeline per master and nothing else.
+// and Delete of 100 keys cost one pipeline per master and nothing else:
+// GetMulti's a pipeline of GETs, the writes' a transaction (never sent
+// again after a lost reply) running scripts/batch.lua over the master's
+// keys.
 func TestRoundTripsCluster(t *testing.T) {
 	c, cnt := clusterWithHooks(t)
 	store := newStore(t, c)
@@ -112,19 +116,25 @@ func TestRoundTripsCluster(t *testing.T) {
 	for i, k := range keys {
 		items[i] = cache.Item{Key: k, Value: []byte("v"), TTL: time.Minute}
 	}
-	// Warm up: node clients, connections and the slot table.
+	// Warm up: node clients, connections, the slot table, and the batch
+	// script in every master's script cache.
 	if _, err := store.GetMulti(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetMulti(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	want := masters(t, c)
 
 	ops := []struct {
-		name string
-		run  func() error
+		name  string
+		run   func() error
+		cmds  int            // commands in all the pipelines
+		names map[string]int // their names
 	}{
-		{"SetMulti", func() error { return store.SetMulti(ctx, items) }},
-		{"GetMulti", func() error { _, err := store.GetMulti(ctx, keys); return err }},
-		{"Delete", func() error { _, err := store.Delete(ctx, keys...); return err }},
+		{"SetMulti", func() error { return store.SetMulti(ctx, items) }, 3 * len(want), map[string]int{"multi": len(want), "evalsha": len(want), "exec": len(want)}},
+		{"GetMulti", func() error { _, err := store.GetMulti(ctx, keys); return err }, len(keys), map[string]int{"get": len(keys)}},
+		{"Delete", func() error { _, err := store.Delete(ctx, keys...); return err }, 3 * len(want), map[string]int{"multi": len(want), "evalsha": len(want), "exec": len(want)}},
 	}
 	for _, op := range ops {
 		cnt.reset()
@@ -142,8 +152,11 @@ func TestRoundTripsCluster(t *testing.T) {
 			}
 			total += got.pipelineCmds[addr]
 		}
-		if total != len(keys) {
-			t.Errorf("%s: %d commands in the pipelines; want %d", op.name, total, len(keys))
+		if total != op.cmds {
+			t.Errorf("%s: %d commands in the pipelines; want %d", op.name, total, op.cmds)
+		}
+		if !maps.Equal(got.pipelineNames, op.names) {
+			t.Errorf("%s: commands in the pipelines %v; want %v", op.name, got.pipelineNames, op.names)
 		}
 		if len(got.commands) != 0 {
 			t.Errorf("%s: single commands %v; want none", op.name, got.commands)
@@ -151,8 +164,8 @@ func TestRoundTripsCluster(t *testing.T) {
 	}
 }
 
-// TestRoundTripsSingle proves with a hook that on one server GetMulti and
-// Delete are one command and SetMulti one pipeline.
+// TestRoundTripsSingle proves with a hook that on one server GetMulti is
+// one command, and SetMulti and Delete one transaction each.
 func TestRoundTripsSingle(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -176,10 +189,11 @@ func TestRoundTripsSingle(t *testing.T) {
 		run       func() error
 		commands  map[string]int
 		pipelines int
+		names     map[string]int // commands in the pipelines
 	}{
-		{"SetMulti", func() error { return store.SetMulti(ctx, items) }, map[string]int{}, 1},
-		{"GetMulti", func() error { _, err := store.GetMulti(ctx, keys); return err }, map[string]int{"mget": 1}, 0},
-		{"Delete", func() error { _, err := store.Delete(ctx, keys...); return err }, map[string]int{"unlink": 1}, 0},
+		{"SetMulti", func() error { return store.SetMulti(ctx, items) }, map[string]int{}, 1, map[string]int{"multi": 1, "set": len(keys), "exec": 1}},
+		{"GetMulti", func() error { _, err := store.GetMulti(ctx, keys); return err }, map[string]int{"mget": 1}, 0, map[string]int{}},
+		{"Delete", func() error { _, err := store.Delete(ctx, keys...); return err }, map[string]int{}, 1, map[string]int{"multi": 1, "unlink": 1, "exec": 1}},
 	}
 	for _, tt := range tests {
 		cnt.reset()
@@ -189,6 +203,9 @@ func TestRoundTripsSingle(t *testing.T) {
 		got := cnt.snapshot()
 		if got.pipelines[srv.Addr()] != tt.pipelines {
 			t.Errorf("%s: %d pipelines; want %d", tt.name, got.pipelines[srv.Addr()], tt.pipelines)
+		}
+		if !maps.Equal(got.pipelineNames, tt.names) {
+			t.Errorf("%s: commands in the pipelines %v; want %v", tt.name, got.pipelineNames, tt.names)
 		}
 		if len(got.commands) != len(tt.commands) {
 			t.Errorf("%s: commands %v; want %v", tt.name, got.commands, tt.commands)
@@ -208,9 +225,10 @@ type counter struct {
 }
 
 type counts struct {
-	commands     map[string]int // command name -> count, outside pipelines
-	pipelines    map[string]int // node address -> pipelines
-	pipelineCmds map[string]int // node address -> commands in pipelines
+	commands      map[string]int // command name -> count, outside pipelines
+	pipelines     map[string]int // node address -> pipelines
+	pipelineCmds  map[string]int // node address -> commands in pipelines
+	pipelineNames map[string]int // command name -> count, in pipelines
 }
 
 func newCounter() *counter {
@@ -222,23 +240,18 @@ func newCounter() *counter {
 func (c *counter) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.counts = counts{commands: map[string]int{}, pipelines: map[string]int{}, pipelineCmds: map[string]int{}}
+	c.counts = counts{commands: map[string]int{}, pipelines: map[string]int{}, pipelineCmds: map[string]int{}, pipelineNames: map[string]int{}}
 }
 
 func (c *counter) snapshot() counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := counts{commands: map[string]int{}, pipelines: map[string]int{}, pipelineCmds: map[string]int{}}
-	for k, v := range c.commands {
-		s.commands[k] = v
+	return counts{
+		commands:      maps.Clone(c.commands),
+		pipelines:     maps.Clone(c.pipelines),
+		pipelineCmds:  maps.Clone(c.pipelineCmds),
+		pipelineNames: maps.Clone(c.pipelineNames),
 	}
-	for k, v := range c.pipelines {
-		s.pipelines[k] = v
-	}
-	for k, v := range c.pipelineCmds {
-		s.pipelineCmds[k] = v
-	}
-	return s
 }
 
 func (c *counter) hook(addr string) redis.Hook { return &countHook{c: c, addr: addr} }
@@ -264,6 +277,9 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		h.c.mu.Lock()
 		h.c.pipelines[h.addr]++
 		h.c.pipelineCmds[h.addr] += len(cmds)
+		for _, cmd := range cmds {
+			h.c.pipelineNames[cmd.Name()]++
+		}
 		h.c.mu.Unlock()
 		return next(ctx, cmds)
 	}

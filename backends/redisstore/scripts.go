@@ -11,8 +11,9 @@ import (
 	"github.com/typedcache/typedcache/cache"
 )
 
-// The Lua scripts of the atomic operations. Each is run with Script.Run:
-// EVALSHA, then EVAL when the server does not know the script yet.
+// The Lua scripts of the atomic operations. Each is run as a write (see
+// eval): EVALSHA, then EVAL when the server does not know the script yet,
+// each in a transaction.
 var (
 	//go:embed scripts/cas.lua
 	casSrc string
@@ -24,12 +25,15 @@ var (
 	persistSrc string
 	//go:embed scripts/add_fenced.lua
 	addFencedSrc string
+	//go:embed scripts/batch.lua
+	batchSrc string
 
 	casScript           = redis.NewScript(casSrc)
 	deleteIfEqualScript = redis.NewScript(deleteIfEqualSrc)
 	extendIfEqualScript = redis.NewScript(extendIfEqualSrc)
 	persistScript       = redis.NewScript(persistSrc)
 	addFencedScript     = redis.NewScript(addFencedSrc)
+	batchScript         = redis.NewScript(batchSrc)
 )
 
 // Gets returns the value of key and a token for CompareAndSwap. Redis has no
@@ -58,11 +62,11 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, to
 	if !token.Absent() {
 		present, old = "1", token.Bytes()
 	}
-	ok, err := casScript.Run(ctx, s.client, []string{key}, value, ttlMillis(ttl), present, old).Bool()
+	cmd, err := s.eval(ctx, casScript, []string{key}, value, ttlMillis(ttl), present, old)
 	if err != nil {
-		return fail(ctx, err)
+		return err
 	}
-	if !ok {
+	if ok, _ := cmd.Bool(); !ok {
 		return cache.ErrConflict
 	}
 	return nil
@@ -75,11 +79,11 @@ func (s *Store) DeleteIfEqual(ctx context.Context, key string, value []byte) (bo
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	ok, err := deleteIfEqualScript.Run(ctx, s.client, []string{key}, value, s.Channel(key)).Bool()
+	cmd, err := s.eval(ctx, deleteIfEqualScript, []string{key}, value, s.Channel(key))
 	if err != nil {
-		return false, fail(ctx, err)
+		return false, err
 	}
-	return ok, nil
+	return cmd.Bool()
 }
 
 // ExtendIfEqual sets the ttl of key (PEXPIRE; PERSIST for 0) only if it
@@ -88,11 +92,11 @@ func (s *Store) ExtendIfEqual(ctx context.Context, key string, value []byte, ttl
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	ok, err := extendIfEqualScript.Run(ctx, s.client, []string{key}, value, ttlMillis(ttl)).Bool()
+	cmd, err := s.eval(ctx, extendIfEqualScript, []string{key}, value, ttlMillis(ttl))
 	if err != nil {
-		return false, fail(ctx, err)
+		return false, err
 	}
-	return ok, nil
+	return cmd.Bool()
 }
 
 // AddFenced is Add that also increments the fencing counter of key, in the
@@ -109,12 +113,12 @@ func (s *Store) AddFenced(ctx context.Context, key string, value []byte, ttl tim
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := addFencedScript.Run(ctx, s.client, []string{key, fenceKey(key)}, value, ttlMillis(ttl)).Int64()
+	cmd, err := s.eval(ctx, addFencedScript, []string{key, fenceKey(key)}, value, ttlMillis(ttl))
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
 			return 0, cache.ErrExists
 		}
-		return 0, fail(ctx, err)
+		return 0, err
 	}
-	return n, nil
+	return cmd.Int64()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,6 +63,11 @@ type Store struct {
 	topo   topology
 	prefix string // pub/sub channel prefix
 	notify notifier
+
+	// noBatchScript is set once a Cluster's servers refused
+	// scripts/batch.lua (before Redis 7): multi-key writes then go in one
+	// transaction per hash slot.
+	noBatchScript atomic.Bool
 }
 
 // New returns a Store over client, which may be a *redis.Client, a
@@ -171,28 +177,26 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // Set stores value under key with SET, with PX ttl when ttl > 0 (rounded up
-// to whole milliseconds).
+// to whole milliseconds), in a transaction (see Writes in the package
+// documentation).
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.client.Set(ctx, key, value, roundTTL(ttl)).Err(); err != nil {
-		return fail(ctx, err)
-	}
-	return nil
+	return s.tx(ctx, func(p redis.Pipeliner) error { p.Set(ctx, key, value, roundTTL(ttl)); return nil })
 }
 
-// Add stores value under key with SET NX, and returns cache.ErrExists when
-// the key holds a value.
+// Add stores value under key with SET NX, in a transaction, and returns
+// cache.ErrExists when the key holds a value.
 func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ok, err := s.client.SetNX(ctx, key, value, roundTTL(ttl)).Result()
-	if err != nil {
-		return fail(ctx, err)
+	var cmd *redis.BoolCmd
+	if err := s.tx(ctx, func(p redis.Pipeliner) error { cmd = p.SetNX(ctx, key, value, roundTTL(ttl)); return nil }); err != nil {
+		return err
 	}
-	if !ok {
+	if !cmd.Val() {
 		return cache.ErrExists
 	}
 	return nil
@@ -216,21 +220,20 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	var (
-		ok  bool
-		err error
-	)
 	if ttl > 0 {
-		ok, err = s.client.PExpire(ctx, key, roundTTL(ttl)).Result()
-	} else {
-		// PERSIST returns 0 for a missing key and for a key without
-		// expiry alike: the script tells them apart.
-		ok, err = persistScript.Run(ctx, s.client, []string{key}).Bool()
+		var cmd *redis.BoolCmd
+		if err := s.tx(ctx, func(p redis.Pipeliner) error { cmd = p.PExpire(ctx, key, roundTTL(ttl)); return nil }); err != nil {
+			return false, err
+		}
+		return cmd.Val(), nil
 	}
+	// PERSIST returns 0 for a missing key and for a key without expiry
+	// alike: the script tells them apart.
+	cmd, err := s.eval(ctx, persistScript, []string{key})
 	if err != nil {
-		return false, fail(ctx, err)
+		return false, err
 	}
-	return ok, nil
+	return cmd.Bool()
 }
 
 // TTL returns the remaining time to live of key (PTTL), cache.NoExpiration
@@ -255,21 +258,23 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	return d, nil
 }
 
-// Increment adds delta to the integer under key with INCRBY. A value that is
-// not a decimal int64, or an overflow, gives an error matching
-// cache.ErrNotInteger (and the Redis error).
+// Increment adds delta to the integer under key with INCRBY, in a
+// transaction: it is never applied twice, and a lost reply gives an error
+// matching cache.ErrUncertain. A value that is not a decimal int64, or an
+// overflow, gives an error matching cache.ErrNotInteger (and the Redis
+// error).
 func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := s.client.IncrBy(ctx, key, delta).Result()
-	if err != nil {
+	var cmd *redis.IntCmd
+	if err := s.tx(ctx, func(p redis.Pipeliner) error { cmd = p.IncrBy(ctx, key, delta); return nil }); err != nil {
 		if isNotInteger(err) {
 			return 0, fmt.Errorf("%w: %w", cache.ErrNotInteger, err)
 		}
-		return 0, fail(ctx, err)
+		return 0, err
 	}
-	return n, nil
+	return cmd.Val(), nil
 }
 
 // isNotInteger reports whether err is Redis's reply to INCRBY on a value

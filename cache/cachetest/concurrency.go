@@ -212,6 +212,9 @@ func (s *suite) testConcurrency(t *testing.T) {
 		})
 	})
 	s.run(t, "Linearizable", s.testLinearizable)
+	if s.h.DropReplies != nil {
+		s.run(t, "LinearizableLostReplies", s.testLinearizableLostReplies)
+	}
 	s.run(t, "Mixed", func(e *env) {
 		// Every operation at once on a few keys: nothing to count but the
 		// counter, yet a store with a data race shows it under the race

@@ -47,4 +47,16 @@ type Harness struct {
 	// harness runs every case on the real one: a store that means to be a
 	// backend of its own passes every case.
 	Skip map[string]string
+
+	// DropReplies, for a store whose connection to its backend passes
+	// through a fault proxy (see the redisstore tests), starts losing the
+	// replies of writes after the backend applied them, at random and
+	// with the connection reset, and returns a function that stops it.
+	// The suite then also checks a linearizable history in which writes
+	// may fail with an error matching cache.ErrUncertain: each such call
+	// is kept with an unknown outcome (it may have taken effect at any
+	// instant after it started, or not at all), and every other result
+	// must still be explained. A store whose client sends a write again
+	// after its reply was lost fails it. Nil for a store without faults.
+	DropReplies func(t *testing.T) (stop func())
 }

@@ -3,10 +3,12 @@ package cachetest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -51,6 +53,13 @@ type linInput struct {
 
 // linOutput is a call's result.
 type linOutput struct {
+	// unknown marks a write that failed with cache.ErrUncertain: it may
+	// or may not have taken effect. It is recorded as returning at the end
+	// of the history and taking effect as if it had succeeded: placed
+	// last, it changes nothing any other call saw, which is the same as
+	// not having happened; placed earlier, it happened.
+	unknown bool
+
 	present bool   // Get: the key held a value
 	value   string // Get: the value
 	ok      bool   // Add, CompareAndSwap, DeleteIfEqual: it took effect
@@ -75,6 +84,9 @@ var linModel = porcupine.Model{
 	Init: func() any { return linState{} },
 	Step: func(state, input, output any) (bool, any) {
 		st, in, out := state.(linState), input.(linInput), output.(linOutput)
+		if out.unknown {
+			return true, applyUnknown(st, in)
+		}
 		switch in.op {
 		case linGet:
 			return out.present == st.present && out.value == st.value, st
@@ -105,6 +117,9 @@ var linModel = porcupine.Model{
 	},
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(linInput), output.(linOutput)
+		if out.unknown {
+			return describeUnknown(in)
+		}
 		switch in.op {
 		case linGet:
 			if !out.present {
@@ -136,13 +151,80 @@ var linModel = porcupine.Model{
 	},
 }
 
+// applyUnknown returns the state after a write with an unknown outcome took
+// effect.
+func applyUnknown(st linState, in linInput) linState {
+	switch in.op {
+	case linSet:
+		return linState{true, in.value}
+	case linAdd:
+		if !st.present {
+			return linState{true, in.value}
+		}
+	case linDelete:
+		return linState{}
+	case linCAS:
+		if st.present == in.expectPresent && st.value == in.expect {
+			return linState{true, in.value}
+		}
+	case linDeleteIfEqual:
+		if st.present && st.value == in.value {
+			return linState{}
+		}
+	}
+	return st
+}
+
+func describeUnknown(in linInput) string {
+	switch in.op {
+	case linSet:
+		return fmt.Sprintf("set(%s) → ?", in.value)
+	case linAdd:
+		return fmt.Sprintf("add(%s) → ?", in.value)
+	case linDelete:
+		return "delete() → ?"
+	case linCAS:
+		exp := "absent"
+		if in.expectPresent {
+			exp = in.expect
+		}
+		return fmt.Sprintf("cas(%s → %s) → ?", exp, in.value)
+	default:
+		return fmt.Sprintf("delete-if-equal(%s) → ?", in.value)
+	}
+}
+
+// linForever is the return time of a call with an unknown outcome: after
+// every other call of the history.
+const linForever = math.MaxInt64 / 2
+
 // linCheckTimeout bounds porcupine's search. Histories of the size the suite
 // makes are checked in milliseconds.
 const linCheckTimeout = time.Minute
 
-func (s *suite) testLinearizable(e *env) {
+func (s *suite) testLinearizable(e *env) { s.linearizable(e, false) }
+
+// testLinearizableLostReplies is testLinearizable with the replies of
+// writes lost at random (Harness.DropReplies).
+func (s *suite) testLinearizableLostReplies(e *env) {
+	stop := s.h.DropReplies(e.t)
+	defer stop()
+	s.linearizable(e, true)
+}
+
+// linearizable runs the linearizability check. With lossy, the replies of
+// writes are being lost: a write that fails with cache.ErrUncertain is kept
+// with an unknown outcome, a read that fails is left out (it changed
+// nothing), and the check fails unless some write was uncertain.
+func (s *suite) linearizable(e *env, lossy bool) {
 	stores := e.clients()
 	const workers, ops = 8, 120
+	var uncertain atomic.Int64
+	defer func() {
+		if lossy && !e.t.Failed() && uncertain.Load() == 0 {
+			e.t.Errorf("no write failed with cache.ErrUncertain while replies were being lost: the check proved nothing")
+		}
+	}()
 	e.races("linearizable history", workers, func(r int) int64 {
 		keys := [2]string{e.key(fmt.Sprintf("lin0-%d", r)), e.key(fmt.Sprintf("lin1-%d", r))}
 		base := time.Now()
@@ -222,6 +304,9 @@ func (s *suite) testLinearizable(e *env) {
 					var got linOutput
 					call(func() { start = clock(); v, tok, err = st.Gets(e.ctx, k); end = clock() })
 					if err != nil && !errors.Is(err, cache.ErrNotFound) {
+						if lossy {
+							continue // a failed read changed nothing
+						}
 						fail(fmt.Errorf("worker %d: Gets: %w", w, err))
 						return
 					}
@@ -245,6 +330,16 @@ func (s *suite) testLinearizable(e *env) {
 						out.ok, err = st.DeleteIfEqual(e.ctx, k, []byte(in.value))
 						end = clock()
 					})
+				}
+				if err != nil && lossy {
+					switch {
+					case in.op == linGet:
+						continue // a failed read changed nothing
+					case errors.Is(err, cache.ErrUncertain):
+						uncertain.Add(1)
+						record(w, in, start, linForever, linOutput{unknown: true})
+						continue
+					}
 				}
 				if err != nil {
 					fail(fmt.Errorf("worker %d: %s: %w", w, linModel.DescribeOperation(in, out), err))
