@@ -194,7 +194,10 @@ func BenchmarkLockAcquireRelease(b *testing.B) {
 			} {
 				b.Run("impl="+impl.name, func(b *testing.B) {
 					c := lockBenchCache(backend.New(b), teststores.Namespace("lockbench"))
-					l := lock.NewRedLock(c, "k", lockBenchLease, impl.opts)
+					l, err := lock.NewRedLock(c, "k", lockBenchLease, impl.opts)
+					if err != nil {
+						b.Fatal(err)
+					}
 					pair := func() {
 						if impl.acquire {
 							lockBenchCheck(b, l.Acquire(ctx))
@@ -259,8 +262,14 @@ func BenchmarkLockHandoff(b *testing.B) {
 				if backend.Shared {
 					waiterStore = backend.New(b)
 				}
-				holder := lock.NewRedLock(lockBenchCache(holderStore, ns), "k", lockBenchLease, nil)
-				waiter := lock.NewRedLock(lockBenchCache(waiterStore, ns), "k", lockBenchLease, nil)
+				holder, err := lock.NewRedLock(lockBenchCache(holderStore, ns), "k", lockBenchLease, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				waiter, err := lock.NewRedLock(lockBenchCache(waiterStore, ns), "k", lockBenchLease, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
 				lockBenchHandoff(b, lockBenchHandoffImpl{
 					hold: func(ctx context.Context) error {
 						ok, err := holder.TryAcquire(ctx)

@@ -86,7 +86,11 @@ func TestEndToEnd(t *testing.T) {
 		if got, _, _ := accounts.Get(ctx, 1); got.Balance != 150 {
 			t.Fatalf("balance after Update = %d; want 150", got.Balance)
 		}
-		if err := lock.NewRedLock(accounts, 1, 10*time.Second, nil).Do(ctx, func(context.Context) error { return nil }); err != nil {
+		l, err := lock.NewRedLock(accounts, 1, 10*time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Do(ctx, func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 

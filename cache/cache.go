@@ -32,7 +32,12 @@ type shared[K comparable, V any] struct {
 	computeTimeout time.Duration
 	flights        singleflight.Group
 	stats          counters
+	wakes          wakeRegistry
+	bounded        bounded // the untyped part, for Records
 }
+
+// base returns the untyped part of s.
+func (s *shared[K, V]) base() *bounded { return &s.bounded }
 
 // New returns a Cache over store. A nil opts means the defaults (see
 // Options). New panics if store is nil, if opts.TTL, opts.Timeout or
@@ -75,6 +80,7 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	if s.computeTimeout == 0 {
 		s.computeTimeout = DefaultComputeTimeout
 	}
+	s.bounded = bounded{store: store, timeout: s.timeout, stats: &s.stats, wakes: &s.wakes}
 	return &Cache[K, V]{shared: s, ttl: o.TTL}
 }
 
@@ -119,10 +125,10 @@ func (c *Cache[K, V]) Close() error { return c.store.Close() }
 // none).
 func (c *Cache[K, V]) Timeout() time.Duration { return c.timeout }
 
-// BuildKey returns the full store key of k, like Key, or an error matching
+// buildKey returns the full store key of k, like Key, or an error matching
 // ErrInvalidKey if the key function gives an empty key or one that contains
 // a NUL byte (see ReservedKeyByte).
-func (c *Cache[K, V]) BuildKey(k K) (string, error) {
+func (c *Cache[K, V]) buildKey(k K) (string, error) {
 	s := c.key(k)
 	if s == "" || strings.IndexByte(s, ReservedKeyByte) >= 0 {
 		return "", ErrInvalidKey
@@ -133,7 +139,7 @@ func (c *Cache[K, V]) BuildKey(k K) (string, error) {
 	return c.prefix + s, nil
 }
 
-// ReservedKeyByte, NUL, never appears in a key the Cache builds: BuildKey
+// ReservedKeyByte, NUL, never appears in a key the Cache builds: Door.Key
 // rejects a key whose text contains it, and New a namespace. Packages built
 // on the Cache (memo) derive keys of their own by appending it and a suffix
 // to a Cache key, so that no user key can ever be one of them.
@@ -171,7 +177,7 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 // (it wraps codec.ErrDecode and the value is left in the store).
 // A cached zero value is a hit.
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return v, false, c.fail("get", key, err)
 	}
@@ -201,7 +207,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error)
 func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 	skeys := make([]string, len(keys))
 	for i, k := range keys {
-		key, err := c.BuildKey(k)
+		key, err := c.buildKey(k)
 		if err != nil {
 			return nil, c.fail("get-multi", key, err)
 		}
@@ -240,7 +246,7 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 
 // Set stores v under k with the cache's TTL.
 func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return c.fail("set", key, err)
 	}
@@ -272,7 +278,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 	}
 	batch := make([]Item, 0, len(items))
 	for k, v := range items {
-		key, err := c.BuildKey(k)
+		key, err := c.buildKey(k)
 		if err != nil {
 			return c.fail("set-multi", key, err)
 		}
@@ -298,7 +304,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 // Add stores v under k with the cache's TTL only if k is absent, atomically.
 // It returns an error matching ErrExists if k holds a value.
 func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return c.fail("add", key, err)
 	}
@@ -324,7 +330,7 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
 func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
 	skeys := make([]string, len(keys))
 	for i, k := range keys {
-		key, err := c.BuildKey(k)
+		key, err := c.buildKey(k)
 		if err != nil {
 			return 0, c.fail("delete", key, err)
 		}
@@ -349,7 +355,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
 
 // Exists reports whether k holds a value.
 func (c *Cache[K, V]) Exists(ctx context.Context, k K) (bool, error) {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return false, c.fail("exists", key, err)
 	}
@@ -365,7 +371,7 @@ func (c *Cache[K, V]) Exists(ctx context.Context, k K) (bool, error) {
 // Expire sets the expiry of k to ttl from now (0 removes it) and reports
 // whether k existed.
 func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool, error) {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return false, c.fail("expire", key, err)
 	}
@@ -385,7 +391,7 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 // never expires, an error matching ErrNotFound for a missing key, and one
 // matching ErrUnsupported on a store that cannot tell (Memcached).
 func (c *Cache[K, V]) TTL(ctx context.Context, k K) (time.Duration, error) {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return 0, c.fail("ttl", key, err)
 	}
@@ -407,7 +413,7 @@ func (c *Cache[K, V]) TTL(ctx context.Context, k K) (time.Duration, error) {
 // codec is decimal text) reads it with Get. A value that is not an integer
 // gives an error matching ErrNotInteger.
 func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (int64, error) {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return 0, c.fail("increment", key, err)
 	}
@@ -438,7 +444,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 // CompareAndSwap. On a miss the token is the absent token. A value that
 // fails to decode is an error wrapping codec.ErrDecode.
 func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Token, err error) {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return v, false, token, c.fail("gets", key, err)
 	}
@@ -465,7 +471,7 @@ func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Tok
 // unchanged since token was read by Gets; for the absent token, only if k is
 // still absent. Otherwise it returns an error matching ErrConflict.
 func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) error {
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}

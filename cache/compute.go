@@ -62,7 +62,7 @@ func Recover[T any](fn func() (T, error)) (v T, err error) {
 // Across processes, use memo.GetOrCompute, which adds a lock.
 func (c *Cache[K, V]) GetOrCompute(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (V, error) {
 	var zero V
-	key, err := c.BuildKey(k)
+	key, err := c.buildKey(k)
 	if err != nil {
 		return zero, c.fail("compute", key, err)
 	}

@@ -1,6 +1,9 @@
 package cache
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Sentinel errors. Match them with [errors.Is]: every error the Cache returns
 // wraps its cause together with the operation and the key, as in
@@ -55,20 +58,40 @@ var (
 	ErrUnsafeConfig = errors.New("cache: unsafe setting")
 )
 
-// OpError is the error type of every failed Cache operation. It records the
+// OpError is the error type of every failed Cache operation, and of the
+// packages built on the Cache (lock, memo). It records the package, the
 // operation, the full store key (empty for operations on many keys) and the
-// cause, which [errors.Is] and [errors.As] see through Unwrap.
+// cause, which [errors.Is] and [errors.As] see through Unwrap:
+// "cache: get users:42: <cause>", "lock: release users:42\x00lock: <cause>".
 type OpError struct {
+	Pkg string // "lock", "memo"; "" for the cache itself
 	Op  string // "get", "set", "add", ...
 	Key string // the full store key, if the operation had exactly one
 	Err error  // the cause
 }
 
 func (e *OpError) Error() string {
-	if e.Key == "" {
-		return "cache: " + e.Op + ": " + e.Err.Error()
+	pkg := e.Pkg
+	if pkg == "" {
+		pkg = "cache"
 	}
-	return "cache: " + e.Op + " " + e.Key + ": " + e.Err.Error()
+	if e.Key == "" {
+		return pkg + ": " + e.Op + ": " + e.Err.Error()
+	}
+	return pkg + ": " + e.Op + " " + printableKey(e.Key) + ": " + e.Err.Error()
+}
+
+// printableKey returns key as it is, or quoted (without the quotes) when it
+// holds control bytes, such as the reserved NUL of the keys derived from a
+// value's key: an error message never carries a raw NUL.
+func printableKey(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] == 0x7f {
+			q := strconv.Quote(key)
+			return q[1 : len(q)-1]
+		}
+	}
+	return key
 }
 
 // Unwrap returns the cause.

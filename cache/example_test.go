@@ -490,21 +490,28 @@ func ExampleCache_Key() {
 	// tiles:3/4
 }
 
-func ExampleCache_BuildKey() {
+// A package built on the Cache reaches the store through its Door: store
+// keys checked as every operation checks them, and records kept beside a
+// value's key that no key of any Cache can name.
+func ExampleCache_Door() {
 	store, err := memstore.New(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer store.Close()
 	users := cache.New[string, User](store, &cache.Options[string, User]{Namespace: "users"})
+	door := users.Door()
 
-	key, err := users.BuildKey("ada")
+	key, err := door.Key("ada")
 	fmt.Println(key, err)
-	_, err = users.BuildKey("") // the empty key is refused, as by every operation
+	_, err = door.Key("") // the empty key is refused, as by every operation
 	fmt.Println(errors.Is(err, cache.ErrInvalidKey))
+	rec, err := door.Record("ada", "lock")
+	fmt.Printf("%q %v\n", rec.Key(), err)
 	// Output:
 	// users:ada <nil>
 	// true
+	// "users:ada\x00lock" <nil>
 }
 
 func ExampleCache_Namespace() {

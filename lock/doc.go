@@ -4,12 +4,15 @@
 // retry loop [Update].
 //
 // Both are written against *cache.Cache[K,V], whatever its store: memory,
-// Redis (single node or Cluster) or Memcached.
+// Redis (single node or Cluster) or Memcached. They reach the store through
+// the Cache's Door: every store call is bounded by the Cache's Timeout, and
+// errors have one shape, "lock: <op> <key>: <cause>".
 //
 // # RedLock
 //
-// A [RedLock] sets the lock key (the cache key of the protected key plus
-// "-lock") only if it is absent, to a fresh random token, with a lease;
+// A [RedLock] sets the lock key (the cache key of the protected key, the
+// reserved NUL byte, then "lock": no key of any Cache can read, write or
+// delete it) only if it is absent, to a fresh random token, with a lease;
 // only the holder of the token releases or extends it, atomically, on every
 // store. [RedLock.Acquire] waits until the lock is held or its context ends;
 // [RedLock.TryAcquire] does not wait; [RedLock.AcquireOrWait] is the bounded
@@ -24,6 +27,21 @@
 // uncontended acquisition is one store call: the watch for a release starts
 // only when the lock is busy.
 //
+// A lock on a bare name needs no value type: keep one
+// cache.Cache[string, struct{}] for a service's locks (its namespace, its
+// Timeout) and make each lock from it.
+//
+// # Lost replies
+//
+// A store call whose reply is lost (cache.ErrUncertain: the connection
+// failed after the command was sent) may have been applied. RedLock reads
+// the lock key back and recognises its own token: an acquisition that
+// landed holds the lock, a release that landed released it, an extension
+// that landed extended it; an acquisition it cannot settle deletes its
+// token. Redis writes are never applied twice by the client (see
+// redisstore). A lost reply is therefore never a lost lock, nor a false
+// report of an overlap.
+//
 // RedLock is an efficiency lock: it stops duplicate work. It is not a
 // correctness lock: a holder can stall past its lease, and a Redis failover
 // can lose the lock key and grant the lock twice. When correctness depends
@@ -31,6 +49,10 @@
 // fencing token of [RedLock.Fence] (a number that grows with every
 // acquisition, on Redis and memory stores) to the protected resource and
 // have it reject a token smaller than one it has seen.
+//
+// [Update] applies its function's result at most once: when the reply of
+// its compare-and-swap is lost, it returns the error (matching
+// cache.ErrUncertain) rather than applying the function again.
 //
 // # OptimisticLock and Update
 //

@@ -21,16 +21,17 @@ func TestAcquireCancelledContext(t *testing.T) {
 	c := newCache[string](t, memStore(t), "n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := lock.NewRedLock(c, "k", time.Minute, nil).Acquire(ctx)
+	err := newLock(t, c, "k", time.Minute, nil).Acquire(ctx)
 	if !errors.Is(err, lock.ErrNotObtained) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Acquire with a cancelled context: %v; want ErrNotObtained and Canceled", err)
 	}
 }
 
-// flakyRelease fails the first DeleteIfEqual.
+// flakyRelease fails the first DeleteIfEqual, and the Get after it (the
+// store is down for a moment), without deleting anything.
 type flakyRelease struct {
 	cache.Store
-	failed atomic.Bool
+	failed, getFailed atomic.Bool
 }
 
 func (f *flakyRelease) DeleteIfEqual(ctx context.Context, key string, value []byte) (bool, error) {
@@ -40,11 +41,19 @@ func (f *flakyRelease) DeleteIfEqual(ctx context.Context, key string, value []by
 	return f.Store.DeleteIfEqual(ctx, key, value)
 }
 
-// A release that fails in the store can be retried.
+func (f *flakyRelease) Get(ctx context.Context, key string) ([]byte, error) {
+	if f.failed.Load() && f.getFailed.CompareAndSwap(false, true) {
+		return nil, errors.New("connection refused")
+	}
+	return f.Store.Get(ctx, key)
+}
+
+// A release that fails in the store, and cannot be settled by reading the
+// lock key back, can be retried.
 func TestReleaseRetryAfterStoreError(t *testing.T) {
 	ctx := context.Background()
 	s := &flakyRelease{Store: memStore(t)}
-	l := lock.NewRedLock(newCache[string](t, s, "n"), "k", time.Minute, nil)
+	l := newLock(t, newCache[string](t, s, "n"), "k", time.Minute, nil)
 	if err := l.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +85,13 @@ func TestAcquireOrWaitIgnoresSpuriousWakeups(t *testing.T) {
 	ctx := context.Background()
 	s := &pokeable{Store: memStore(t), poke: make(chan struct{}, 1)}
 	c := newCache[string](t, s, "n")
-	holder := lock.NewRedLock(c, "k", 5*time.Second, nil)
+	holder := newLock(t, c, "k", 5*time.Second, nil)
 	if err := holder.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	returned := make(chan bool, 1)
 	go func() {
-		held, err := lock.NewRedLock(c, "k", 5*time.Second, nil).AcquireOrWait(ctx)
+		held, err := newLock(t, c, "k", 5*time.Second, nil).AcquireOrWait(ctx)
 		if err != nil {
 			t.Error(err)
 		}
@@ -119,12 +128,12 @@ type unhashable struct {
 func TestUnhashableStore(t *testing.T) {
 	ctx := context.Background()
 	c := newCache[string](t, unhashable{Store: memStore(t), tags: []string{"x"}}, "n")
-	holder := lock.NewRedLock(c, "k", 5*time.Second, nil)
+	holder := newLock(t, c, "k", 5*time.Second, nil)
 	if err := holder.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- lock.NewRedLock(c, "k", 5*time.Second, nil).Acquire(ctx) }()
+	go func() { done <- newLock(t, c, "k", 5*time.Second, nil).Acquire(ctx) }()
 	time.Sleep(20 * time.Millisecond)
 	if err := holder.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -171,7 +180,7 @@ func TestUncontendedAcquireStartsNoWatch(t *testing.T) {
 	ctx := context.Background()
 	s := &watchCounting{Store: memStore(t)}
 	c := newCache[string](t, s, "n")
-	l := lock.NewRedLock(c, "k", time.Minute, nil)
+	l := newLock(t, c, "k", time.Minute, nil)
 	for range 3 {
 		if err := l.Acquire(ctx); err != nil {
 			t.Fatal(err)
@@ -202,7 +211,7 @@ func TestUncontendedAcquireStartsNoWatch(t *testing.T) {
 	go func() {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		done <- lock.NewRedLock(c, "k", time.Minute, nil).Acquire(wctx)
+		done <- newLock(t, c, "k", time.Minute, nil).Acquire(wctx)
 	}()
 	select {
 	case <-watching:
@@ -230,7 +239,7 @@ func TestReleaseBeforeWatchNotMissed(t *testing.T) {
 			s := &watchCounting{Store: memStore(t)}
 			c := newCache[string](t, s, "n")
 			opts := &lock.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour}
-			holder := lock.NewRedLock(c, "k", time.Hour, opts)
+			holder := newLock(t, c, "k", time.Hour, opts)
 			if err := holder.Acquire(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -241,7 +250,7 @@ func TestReleaseBeforeWatchNotMissed(t *testing.T) {
 			}
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			waiter := lock.NewRedLock(c, "k", time.Hour, opts)
+			waiter := newLock(t, c, "k", time.Hour, opts)
 			var err error
 			if mode == "Acquire" {
 				err = waiter.Acquire(wctx)
@@ -271,7 +280,7 @@ func TestContextCause(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := newCache[string](t, memStore(t), "n")
-	holder := lock.NewRedLock(c, "busy", time.Minute, nil)
+	holder := newLock(t, c, "busy", time.Minute, nil)
 	if err := holder.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -279,23 +288,23 @@ func TestContextCause(t *testing.T) {
 
 	ended, cancel := context.WithCancelCause(ctx)
 	cancel(cause)
-	_, err := lock.NewRedLock(c, "free", time.Minute, nil).TryAcquire(ended)
+	_, err := newLock(t, c, "free", time.Minute, nil).TryAcquire(ended)
 	check(t, "TryAcquire, ended before", err)
-	check(t, "Acquire, ended before", lock.NewRedLock(c, "busy", time.Minute, nil).Acquire(ended))
+	check(t, "Acquire, ended before", newLock(t, c, "busy", time.Minute, nil).Acquire(ended))
 
 	waiting := func() context.Context {
 		ctx, cancel := context.WithCancelCause(ctx)
 		time.AfterFunc(50*time.Millisecond, func() { cancel(cause) })
 		return ctx
 	}
-	check(t, "Acquire, ended while waiting", lock.NewRedLock(c, "busy", time.Minute, nil).Acquire(waiting()))
-	_, err = lock.NewRedLock(c, "busy", time.Minute, nil).AcquireOrWait(waiting())
+	check(t, "Acquire, ended while waiting", newLock(t, c, "busy", time.Minute, nil).Acquire(waiting()))
+	_, err = newLock(t, c, "busy", time.Minute, nil).AcquireOrWait(waiting())
 	check(t, "AcquireOrWait, ended while waiting", err)
 
 	// Ended during the store call (the store reports only ctx.Err()).
 	sctx, scancel := context.WithCancelCause(ctx)
 	s := &addThenCancel{Store: memStore(t), cancel: func() { scancel(cause) }}
-	_, err = lock.NewRedLock(newCache[string](t, s, "n"), "k", time.Minute, nil).TryAcquire(sctx)
+	_, err = newLock(t, newCache[string](t, s, "n"), "k", time.Minute, nil).TryAcquire(sctx)
 	check(t, "TryAcquire, ended in the store call", err)
 
 	// Update: ended in its backoff, and in a store call.
@@ -342,7 +351,7 @@ func TestAcquireEndedAfterAddLeavesNoLock(t *testing.T) {
 	for _, mode := range []string{"TryAcquire", "Acquire"} {
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		s.cancel = cancel
-		l := lock.NewRedLock(c, "k-"+mode, time.Hour, nil)
+		l := newLock(t, c, "k-"+mode, time.Hour, nil)
 		var err error
 		if mode == "TryAcquire" {
 			_, err = l.TryAcquire(actx)

@@ -19,18 +19,26 @@ func ExampleNewRedLock() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	c := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "reports"})
+	// A lock on a bare name needs no value type: one Cache for the locks of
+	// the service, with their namespace and the bound of each store call.
+	locks := cache.New[string, struct{}](store, &cache.Options[string, struct{}]{
+		Namespace: "reports",
+		Timeout:   time.Second,
+	})
 
-	l := lock.NewRedLock(c, "daily", 30*time.Second, nil)
+	l, err := lock.NewRedLock(locks, "daily", 30*time.Second, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := l.Acquire(ctx); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("held:", l.Key())
+	fmt.Printf("held: %q\n", l.Key())
 	// ... build the report; Extend the lease if it takes longer ...
 	if err := l.Release(ctx); err != nil {
 		fmt.Println("lease lost:", err)
 	}
-	// Output: held: reports:daily-lock
+	// Output: held: "reports:daily\x00lock"
 }
 
 func ExampleRedLock_Acquire() {
@@ -42,7 +50,10 @@ func ExampleRedLock_Acquire() {
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	holder := lock.NewRedLock(c, "job", time.Minute, nil)
+	holder, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := holder.Acquire(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +62,11 @@ func ExampleRedLock_Acquire() {
 	// Acquire waits as long as its context lets it.
 	ctx2, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	err = lock.NewRedLock(c, "job", time.Minute, nil).Acquire(ctx2)
+	waiter, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = waiter.Acquire(ctx2)
 	fmt.Println(errors.Is(err, lock.ErrNotObtained), errors.Is(err, context.DeadlineExceeded))
 	// Output: true true
 }
@@ -66,8 +81,14 @@ func ExampleRedLock_TryAcquire() {
 	c := cache.New[string, string](store, nil)
 
 	// One RedLock per would-be holder.
-	a := lock.NewRedLock(c, "job", time.Minute, nil)
-	b := lock.NewRedLock(c, "job", time.Minute, nil)
+	a, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, l := range []*lock.RedLock{a, b} {
 		ok, err := l.TryAcquire(ctx)
 		if err != nil {
@@ -98,7 +119,10 @@ func ExampleRedLock_Release() {
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	l := lock.NewRedLock(c, "job", time.Minute, nil)
+	l, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := l.Acquire(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -120,7 +144,10 @@ func ExampleRedLock_Extend() {
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	l := lock.NewRedLock(c, "import", 10*time.Second, nil)
+	l, err := lock.NewRedLock(c, "import", 10*time.Second, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := l.Acquire(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -143,7 +170,10 @@ func ExampleRedLock_Held() {
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	l := lock.NewRedLock(c, "job", time.Minute, nil)
+	l, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(l.Held())
 	if err := l.Acquire(ctx); err != nil {
 		log.Fatal(err)
@@ -168,7 +198,11 @@ func ExampleRedLock_Do() {
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	err = lock.NewRedLock(c, "job", time.Minute, nil).Do(ctx, func(ctx context.Context) error {
+	l, err := lock.NewRedLock(c, "job", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = l.Do(ctx, func(ctx context.Context) error {
 		fmt.Println("only one holder runs this at a time")
 		return nil
 	})
@@ -189,7 +223,10 @@ func ExampleRedLock_AcquireOrWait() {
 
 	// The read-through pattern: the holder computes, the others wait for
 	// it (at most the lease) and read what it stored.
-	l := lock.NewRedLock(c, "k", 5*time.Second, nil)
+	l, err := lock.NewRedLock(c, "k", 5*time.Second, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	held, err := l.AcquireOrWait(ctx)
 	if err != nil {
 		log.Fatal(err)
@@ -219,7 +256,10 @@ func ExampleRedLock_Fence() {
 	defer store.Close()
 	c := cache.New[string, string](store, nil)
 
-	l := lock.NewRedLock(c, "ledger", 10*time.Second, &lock.Options{Fencing: true})
+	l, err := lock.NewRedLock(c, "ledger", 10*time.Second, &lock.Options{Fencing: true})
+	if err != nil {
+		log.Fatal(err)
+	}
 	for range 2 {
 		if err := l.Acquire(ctx); err != nil {
 			log.Fatal(err)

@@ -75,7 +75,10 @@ func runWorkload(t *testing.T, role string, s cache.Store, ns string) {
 // another process.
 func mutexWorker(ctx context.Context, c *cache.Cache[string, int64], proc int64) error {
 	for range iterations {
-		l := lock.NewRedLock(c, "mutex", 30*time.Second, nil)
+		l, err := lock.NewRedLock(c, "mutex", 30*time.Second, nil)
+		if err != nil {
+			return err
+		}
 		ok, err := l.TryAcquire(ctx)
 		if err != nil {
 			return err

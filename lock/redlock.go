@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/identity"
 )
 
 // Options configure a RedLock. A nil *Options, and every zero field, means
@@ -20,8 +18,9 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the jittered exponential backoff with
 	// which waiters poll a store that cannot notify them of a release
 	// (Memcached). Defaults: 2ms and 100ms. On stores that notify (Redis,
-	// memory), waiters poll only to see a lease expire, at most every
-	// MaxBackoff.
+	// memory), a waiter sends no request while it waits: it wakes on the
+	// release, or when the holder's lease runs out (the store reports the
+	// remaining lease), whichever comes first.
 	//
 	// Whatever the backoff, a waiter never sleeps past the end of the
 	// holder's lease: each poll is capped by the holder's remaining lease
@@ -34,16 +33,17 @@ type Options struct {
 
 	// ReleaseTimeout bounds Release, which runs even when its context is
 	// already cancelled. Default: 5s. It also bounds (to at most one
-	// second) the clean-up after an acquisition that failed because its
-	// context ended (see TryAcquire).
+	// second) the check after an acquisition that failed (see TryAcquire).
+	// The Cache's Timeout bounds each store call within it, as every call
+	// of a RedLock.
 	ReleaseTimeout time.Duration
 
 	// Fencing makes every acquisition also take a fencing token (see
 	// Fence), on stores that hand them out (cache.Fencer: Redis and
-	// memory). The token is a counter kept in a key of its own beside the
-	// lock key, which never expires, so that the numbers never go back:
-	// one small key for every lock name ever fenced. Turn it on for locks
-	// whose names are a bounded set, not for a lock per cached item.
+	// memory). The token is kept in a counter of its own beside the lock
+	// key, which never expires: one small key for every lock name ever
+	// fenced. Turn it on for locks whose names are a bounded set, not for a
+	// lock per cached item.
 	Fencing bool
 }
 
@@ -66,10 +66,7 @@ type Options struct {
 // depends on it, have the protected resource check the fencing token (see
 // Fence) and reject writes carrying a smaller one.
 type RedLock struct {
-	store cache.Store
-	key   string
-	id    lockID // in-process registry name; valid when local
-	local bool   // the store has an identity: in-process wake-ups work
+	rec   *cache.Record
 	lease time.Duration
 	opts  Options
 
@@ -77,14 +74,37 @@ type RedLock struct {
 	token   []byte    // the current acquisition's token; nil when not held
 	fence   int64     // the current acquisition's fencing token
 	expires time.Time // local estimate of the end of the lease
+	// releasing marks a Release whose delete may have reached the store
+	// (its reply was lost): a later Release that finds the key gone before
+	// the lease ends knows that the delete was its own.
+	releasing bool
 }
 
+// LockSuffix names the record of a value's key that holds its lock: the
+// lock of key k is the store key of k, the reserved NUL byte, then "lock"
+// (see cache.Door.Record). No key of any Cache can name it.
+const LockSuffix = "lock"
+
 // NewRedLock returns a RedLock for key of cache c, held for lease at each
-// acquisition. The lock key is c.Key(key) + "-lock", in c's store. A nil
-// opts means the defaults. NewRedLock panics if lease is not positive.
-func NewRedLock[K comparable, V any](c *cache.Cache[K, V], key K, lease time.Duration, opts *Options) *RedLock {
+// acquisition. The lock key is c's store key of key followed by the
+// reserved NUL byte and LockSuffix, in c's store, where no key of any Cache
+// can read, write or delete it. A nil opts means the defaults.
+//
+// A lock on a bare name needs no value type: keep one
+// cache.Cache[string, struct{}] for the locks of a service, with their
+// namespace and the Timeout of their store calls, and make each lock from
+// it (see the example).
+//
+// NewRedLock fails with an error matching cache.ErrInvalidKey for a key
+// the cache cannot build (empty, or holding a NUL byte), and with one
+// matching cache.ErrInvalidTTL for a lease that is not positive.
+func NewRedLock[K comparable, V any](c *cache.Cache[K, V], key K, lease time.Duration, opts *Options) (*RedLock, error) {
+	rec, err := c.Door().Record(key, LockSuffix)
+	if err != nil {
+		return nil, &cache.OpError{Pkg: "lock", Op: "new", Key: c.Key(key), Err: err}
+	}
 	if lease <= 0 {
-		panic("lock: NewRedLock with a lease that is not positive")
+		return nil, &cache.OpError{Pkg: "lock", Op: "new", Key: rec.Key(), Err: cache.ErrInvalidTTL}
 	}
 	var o Options
 	if opts != nil {
@@ -102,15 +122,11 @@ func NewRedLock[K comparable, V any](c *cache.Cache[K, V], key K, lease time.Dur
 	if o.ReleaseTimeout <= 0 {
 		o.ReleaseTimeout = 5 * time.Second
 	}
-	l := &RedLock{store: c.Store(), key: c.Key(key) + "-lock", lease: lease, opts: o}
-	if name, ok := identity.Of(l.store); ok {
-		l.id, l.local = lockID{store: name, key: l.key}, true
-	}
-	return l
+	return &RedLock{rec: rec, lease: lease, opts: o}, nil
 }
 
 // Key returns the store key of the lock.
-func (l *RedLock) Key() string { return l.key }
+func (l *RedLock) Key() string { return l.rec.Key() }
 
 // Lease returns the lease of each acquisition.
 func (l *RedLock) Lease() time.Duration { return l.lease }
@@ -147,17 +163,22 @@ func (l *RedLock) Fence() (fence int64, ok bool) {
 
 var errHeldAlready = errors.New("lock: this RedLock holds the lock already")
 
-// abandonTimeout bounds, together with Options.ReleaseTimeout, the clean-up
-// after an acquisition that failed because its context ended, so that the
-// caller, whose context has ended, is not held up long by a slow store.
-const abandonTimeout = time.Second
+// settleTimeout bounds, together with Options.ReleaseTimeout, the check
+// after an acquisition whose outcome is unknown, so that a caller whose
+// context has ended is not held up long by a slow store.
+const settleTimeout = time.Second
+
+// fail returns the error of op on the lock: "lock: <op> <key>: <cause>".
+func (l *RedLock) fail(op string, err error) error {
+	return &cache.OpError{Pkg: "lock", Op: op, Key: l.rec.Key(), Err: err}
+}
 
 // notObtained returns the error of an acquisition stopped by the end of
 // ctx: ErrNotObtained joined with ctx.Err() (context.Canceled or
 // context.DeadlineExceeded) and, when it differs, context.Cause(ctx), so
 // that errors.Is matches each of them.
-func (l *RedLock) notObtained(ctx context.Context) error {
-	return fmt.Errorf("lock %s: %w", l.key, errors.Join(ErrNotObtained, ctxErr(ctx)))
+func (l *RedLock) notObtained(op string, ctx context.Context) error {
+	return l.fail(op, errors.Join(ErrNotObtained, ctxErr(ctx)))
 }
 
 // ctxErr returns ctx.Err() joined with context.Cause(ctx) when the cause is
@@ -178,62 +199,108 @@ func ctxErr(ctx context.Context) error {
 // never waits. Held by another holder is (false, nil); a context that ends
 // gives an error joining ErrNotObtained, the context's error and its cause.
 //
-// When the context ends during the store call, the store may have taken the
-// lock all the same; TryAcquire then deletes its token again (only its own),
-// on a context detached from ctx and bounded by the shorter of
-// Options.ReleaseTimeout and one second, so that the lock is usually not
-// left held by nobody for a whole lease. The clean-up is best effort: it
-// fails with the store, and a store call can outlive its context. On
-// Memcached, whose client takes no context, a call whose context ends first
-// goes on in the background, so its Add can land after the clean-up's
-// delete; the lock is then held by nobody until its lease runs out.
+// An acquisition that fails with an error may have reached the store all
+// the same: the reply was lost (cache.ErrUncertain), the context ended
+// while the store applied it, the connection broke. TryAcquire then reads
+// the lock key back, on a context detached from ctx and bounded by the
+// shorter of Options.ReleaseTimeout and one second:
+//   - this acquisition's token: the lock is held, and TryAcquire reports
+//     (true, nil), unless ctx has ended or the fencing token is unknown,
+//     when it deletes its token and reports the error;
+//   - another holder's token: (false, nil), the lock is busy;
+//   - no token: the write did not land; TryAcquire tries once more;
+//   - the read fails too: it deletes its token, best effort, and reports
+//     the error.
+//
+// The lock is therefore not left held by nobody for a lease, except when
+// the store is unreachable for both the read and the delete, or when the
+// write reaches the store after them (Memcached: a call whose context ends
+// first goes on in the background).
 func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.token != nil && time.Now().Before(l.expires) {
-		return false, fmt.Errorf("lock %s: %w", l.key, errHeldAlready)
+		return false, l.fail("acquire", errHeldAlready)
 	}
 	if ctx.Err() != nil {
-		return false, l.notObtained(ctx) // nothing sent: nothing to clean up
+		return false, l.notObtained("acquire", ctx) // nothing sent: nothing to clean up
 	}
 	token := []byte(uuid.NewString())
 	start := time.Now()
-	var fence int64
-	var err error
-	f, fencer := l.store.(cache.Fencer)
-	lsr, leaser := l.store.(cache.Leaser)
-	switch {
-	case fencer && l.opts.Fencing:
-		fence, err = f.AddFenced(ctx, l.key, token, l.lease)
-	case leaser: // a store that may evict keys must keep this one
-		err = lsr.AddLease(ctx, l.key, token, l.lease)
-	default:
-		err = l.store.Add(ctx, l.key, token, l.lease)
-	}
-	if errors.Is(err, cache.ErrExists) {
-		return false, nil
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			l.abandon(ctx, token)
-			return false, l.notObtained(ctx)
+	fence, err := l.add(ctx, token)
+	for attempt := 0; ; attempt++ {
+		switch {
+		case err == nil:
+			l.hold(token, fence, start)
+			return true, nil
+		case errors.Is(err, cache.ErrExists):
+			return false, nil
 		}
-		return false, fmt.Errorf("lock %s: acquire: %w", l.key, err)
+		switch l.settle(ctx, token) {
+		case settledHeld:
+			l.hold(token, 0, start)
+			return true, nil
+		case settledBusy:
+			return false, nil
+		case settledFree:
+			if attempt == 0 && ctx.Err() == nil {
+				// The write did not land: the lock is free. Try once more.
+				start = time.Now()
+				fence, err = l.add(ctx, token)
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return false, l.notObtained("acquire", ctx)
+		}
+		return false, l.fail("acquire", err)
 	}
-	l.token, l.fence, l.expires = token, fence, start.Add(l.lease)
-	return true, nil
 }
 
-// abandon deletes token from the lock key if an acquisition that reported
-// an error took the lock all the same (its context ended after the store
-// applied the Add). It is best effort: an error leaves the lock to expire
-// with its lease.
-func (l *RedLock) abandon(ctx context.Context, token []byte) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(l.opts.ReleaseTimeout, abandonTimeout))
-	defer cancel()
-	if deleted, err := l.store.DeleteIfEqual(ctx, l.key, token); err == nil && deleted && l.local {
-		wakeReleased(l.id)
+// add writes token to the lock key if it is absent, with a fencing token
+// when the lock takes them.
+func (l *RedLock) add(ctx context.Context, token []byte) (fence int64, err error) {
+	if l.opts.Fencing {
+		fence, _, err = l.rec.AddFenced(ctx, token, l.lease)
+		return fence, err
 	}
+	return 0, l.rec.AddLease(ctx, token, l.lease)
+}
+
+func (l *RedLock) hold(token []byte, fence int64, start time.Time) {
+	l.token, l.fence, l.expires, l.releasing = token, fence, start.Add(l.lease), false
+}
+
+// settled is what settle found.
+type settled int
+
+const (
+	settledUnknown settled = iota // the lock key could not be read; the token was deleted, best effort
+	settledHeld                   // the key holds the token: the lock is held
+	settledBusy                   // the key holds another holder's token
+	settledFree                   // the key is absent: the write did not land
+)
+
+// settle finds out whether an acquisition that failed took the lock all
+// the same. It reports settledHeld only when the lock is held with token
+// and may be kept (ctx has not ended, and no fencing token is missing);
+// otherwise it leaves no token of its own in the store, as far as it can.
+func (l *RedLock) settle(ctx context.Context, token []byte) settled {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(l.opts.ReleaseTimeout, settleTimeout))
+	defer cancel()
+	cur, err := l.rec.Get(dctx)
+	switch {
+	case err == nil && bytes.Equal(cur, token):
+		if ctx.Err() == nil && !l.opts.Fencing {
+			return settledHeld // the reply was lost, not the lock
+		}
+	case err == nil:
+		return settledBusy
+	case errors.Is(err, cache.ErrNotFound):
+		return settledFree
+	}
+	_, _ = l.rec.DeleteIfEqual(dctx, token)
+	return settledUnknown
 }
 
 // Acquire takes the lock, waiting as long as it takes, until ctx ends; then
@@ -241,63 +308,118 @@ func (l *RedLock) abandon(ctx context.Context, token []byte) {
 // never reports success without holding the lock. A store error ends the
 // wait.
 //
-// A free lock costs one store call: only when the lock is busy does Acquire
-// start watching for its release (on Redis, a subscription), and it tries
-// once more after the watch is in place, so that a release in between is
-// not missed.
+// A free lock costs one store call. When the lock is busy, Acquire starts
+// watching for its release (on Redis, a subscription), reads the holder's
+// remaining lease, and waits: on a store that notifies releases (Redis,
+// memory), until the release or the end of that lease, with no request in
+// between; elsewhere (Memcached), polling with backoff capped by the lease.
 func (l *RedLock) Acquire(ctx context.Context) error {
 	ok, err := l.TryAcquire(ctx)
 	if ok || err != nil {
 		return err
 	}
-	w := l.startWait(ctx)
-	defer w.stop()
+	w := l.rec.Watch(ctx)
+	defer w.Stop()
+	b := newBackoff(l.opts.MinBackoff, l.opts.MaxBackoff)
 	for {
-		ok, err := l.TryAcquire(ctx)
-		if ok || err != nil {
+		// The lock was busy: wait for its release, read after the watch
+		// was in place so that a release in between is not missed.
+		d, gone, err := l.pollDelay(ctx, w, b, nil)
+		if err != nil {
 			return err
 		}
-		if _, err := w.wait(ctx, time.Time{}, nil); err != nil {
+		if !gone {
+			if _, err := w.Wait(ctx, d); err != nil {
+				return l.notObtained("acquire", ctx)
+			}
+		}
+		ok, err := l.TryAcquire(ctx)
+		if ok || err != nil {
 			return err
 		}
 	}
 }
 
-// AcquireOrWait is the bounded wait of aiocache's RedLock, which memo uses:
-// it takes the lock if it is free (held == true); otherwise it waits until
-// the holder releases it or its lease runs out, at most the lease, and
-// returns held == false. The caller then goes on without the lock, usually
-// to read the value the holder has just stored. It returns an error, joined
-// with ErrNotObtained for a context that ends, only when it could not wait.
+// pollDelay reads whether the lock is still held and returns how long to
+// wait for its release before looking again: the holder's remaining lease
+// on a store that notifies releases (no poll before it ends), else the
+// next backoff delay capped by the remaining lease, or, where the store
+// cannot tell the lease, by this lock's own. gone reports that the lock is
+// free (or, with holder set, no longer held by holder). It returns an
+// error only when ctx ends.
+func (l *RedLock) pollDelay(ctx context.Context, w *cache.Watch, b *backoff, holder []byte) (d time.Duration, gone bool, err error) {
+	if ctx.Err() != nil {
+		return 0, false, l.notObtained("acquire", ctx)
+	}
+	limit, exact := l.lease, false
+	ttl, err := l.rec.TTL(ctx)
+	switch {
+	case err == nil && ttl >= 0:
+		limit, exact = ttl+time.Millisecond, true
+	case errors.Is(err, cache.ErrNotFound):
+		return 0, true, nil
+	case errors.Is(err, cache.ErrUnsupported):
+		// The store cannot tell the lease (Memcached): read the holder.
+		cur, err := l.rec.Get(ctx)
+		if errors.Is(err, cache.ErrNotFound) || (err == nil && holder != nil && !bytes.Equal(cur, holder)) {
+			return 0, true, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return 0, false, l.notObtained("acquire", ctx)
+	}
+	switch {
+	case w.Notified() && exact:
+		return limit, false, nil // woken by the release, or at the lease's end
+	case w.Notified():
+		return min(l.opts.MaxBackoff, limit), false, nil
+	case exact:
+		return min(b.delay(0), limit), false, nil // wake when the lease ends, not before
+	}
+	return b.delay(limit), false, nil // jittered below the limit, for many waiters
+}
+
+// AcquireOrWait is the bounded wait of aiocache's RedLock: it takes the
+// lock if it is free (held == true); otherwise it waits until the holder
+// releases it or its lease runs out, at most the lease, and returns held ==
+// false. The caller then goes on without the lock, usually to read the
+// value the holder has just stored. It returns an error, joined with
+// ErrNotObtained for a context that ends, only when it could not wait.
 //
 // As with Acquire, a free lock costs one store call; the watch for the
 // release starts only when the lock is busy, and the holder is read after
-// it is in place, so that a release in between is not missed. On a store
-// that cannot report the remaining lease (Memcached), each poll reads the
-// holder's token, so that the wait ends when the holder is gone even if
-// another has taken the lock since. Elsewhere releases are notified and
-// polls end with the holder's lease, so the wait runs on into a new
-// holder's lease only if it took the lock between an expiry and the poll
-// that would have seen it (and never for longer than the lease in all).
+// it is in place, so that a release in between is not missed. The wait
+// ends when the holder's token is gone (released, expired, or replaced by
+// another holder's), never on a stale wake-up.
 func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 	ok, err := l.TryAcquire(ctx)
 	if ok || err != nil {
 		return ok, err
 	}
-	w := l.startWait(ctx)
-	defer w.stop()
+	w := l.rec.Watch(ctx)
+	defer w.Stop()
 	// The holder to wait for: a wake-up counts only once its token is
-	// gone, so a spurious or stale wake-up does not end the wait. Read
-	// after the watch started: a release before it shows here.
-	holder, err := l.store.Get(ctx, l.key)
+	// gone. Read after the watch started: a release before it shows here.
+	holder, err := l.rec.Get(ctx)
 	if errors.Is(err, cache.ErrNotFound) {
 		return false, nil // released meanwhile
 	}
+	if ctx.Err() != nil {
+		return false, l.notObtained("acquire", ctx)
+	}
+	b := newBackoff(l.opts.MinBackoff, l.opts.MaxBackoff)
 	deadline := time.Now().Add(l.lease)
 	for time.Now().Before(deadline) {
-		released, err := w.wait(ctx, deadline, holder)
+		d, gone, err := l.pollDelay(ctx, w, b, holder)
 		if err != nil {
 			return false, err
+		}
+		if gone {
+			return false, nil
+		}
+		released, err := w.Wait(ctx, min(d, time.Until(deadline)))
+		if err != nil {
+			return false, l.notObtained("acquire", ctx)
 		}
 		if !released {
 			continue
@@ -305,12 +427,9 @@ func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 		if holder == nil {
 			return false, nil // could not read the holder: trust the wake-up
 		}
-		cur, err := l.store.Get(ctx, l.key)
+		cur, err := l.rec.Get(ctx)
 		if errors.Is(err, cache.ErrNotFound) || (err == nil && !bytes.Equal(cur, holder)) {
 			return false, nil
-		}
-		if ctx.Err() != nil {
-			return false, l.notObtained(ctx)
 		}
 	}
 	return false, nil
@@ -321,147 +440,85 @@ func (l *RedLock) AcquireOrWait(ctx context.Context) (held bool, err error) {
 // acquired, was released already, or its lease ran out (another holder's
 // lock is left in place). It works even when ctx is already cancelled: it
 // runs on a context detached from ctx and bounded by Options.ReleaseTimeout.
-// When the store fails, the lock is still held by this RedLock, and Release
-// may be called again.
+//
+// When the reply of the delete is lost, Release reads the lock key back:
+// still this RedLock's token, it deletes again; gone or another holder's
+// before the lease has run out on the local clock, the delete was its own
+// and the lock is released. When the store fails, the lock is still held
+// by this RedLock, and Release may be called again.
 func (l *RedLock) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	token := l.token
 	if token == nil {
-		return fmt.Errorf("lock %s: release: %w", l.key, ErrNotHeld)
+		return l.fail("release", ErrNotHeld)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.ReleaseTimeout)
 	defer cancel()
-	deleted, err := l.store.DeleteIfEqual(ctx, l.key, token)
+	deleted, err := l.rec.DeleteIfEqual(ctx, token)
 	if err != nil {
-		// Keep the token: the caller may try again.
-		return fmt.Errorf("lock %s: release: %w", l.key, err)
+		l.releasing = true
+		cur, rerr := l.rec.Get(ctx)
+		switch {
+		case rerr == nil && bytes.Equal(cur, token):
+			// The delete did not happen: the lock is still ours.
+			if deleted, err = l.rec.DeleteIfEqual(ctx, token); err != nil {
+				return l.fail("release", err) // keep the token: try again
+			}
+		case rerr == nil || errors.Is(rerr, cache.ErrNotFound):
+			deleted, err = false, nil // gone: see below
+		default:
+			return l.fail("release", err) // keep the token: try again
+		}
 	}
-	l.token, l.fence = nil, 0
+	if !deleted && l.releasing && time.Now().Before(l.expires) {
+		// An earlier delete of this release reached the store: the key
+		// cannot have expired before the lease the local clock measures.
+		deleted = true
+	}
+	l.token, l.fence, l.releasing = nil, 0, false
 	if !deleted {
-		return fmt.Errorf("lock %s: release: %w", l.key, ErrNotHeld)
-	}
-	if l.local {
-		wakeReleased(l.id)
+		return l.fail("release", ErrNotHeld)
 	}
 	return nil
 }
 
 // Extend resets the lease of a held lock to lease from now, only if this
-// RedLock still holds it; otherwise it returns ErrNotHeld.
+// RedLock still holds it; otherwise it returns ErrNotHeld. A lost reply is
+// settled by reading the lock key back.
 func (l *RedLock) Extend(ctx context.Context, lease time.Duration) error {
 	if lease <= 0 {
-		return fmt.Errorf("lock %s: extend: %w", l.key, cache.ErrInvalidTTL)
+		return l.fail("extend", cache.ErrInvalidTTL)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.token == nil {
-		return fmt.Errorf("lock %s: extend: %w", l.key, ErrNotHeld)
+		return l.fail("extend", ErrNotHeld)
 	}
 	start := time.Now()
-	ok, err := l.store.ExtendIfEqual(ctx, l.key, l.token, lease)
+	ok, err := l.rec.ExtendIfEqual(ctx, l.token, lease)
 	if err != nil {
-		return fmt.Errorf("lock %s: extend: %w", l.key, err)
+		// Extending is idempotent: if the key still holds the token, extend
+		// again.
+		cur, rerr := l.rec.Get(ctx)
+		switch {
+		case rerr == nil && bytes.Equal(cur, l.token):
+			start = time.Now()
+			if ok, err = l.rec.ExtendIfEqual(ctx, l.token, lease); err != nil {
+				return l.fail("extend", err)
+			}
+		case rerr == nil || errors.Is(rerr, cache.ErrNotFound):
+			ok = false
+		default:
+			return l.fail("extend", err)
+		}
 	}
 	if !ok {
 		l.token, l.fence = nil, 0
-		return fmt.Errorf("lock %s: extend: %w", l.key, ErrNotHeld)
+		return l.fail("extend", ErrNotHeld)
 	}
 	l.expires = start.Add(lease)
 	return nil
-}
-
-// waiter waits for a release of one lock: in the process through the
-// release registry, across processes through the store's Notifier if it has
-// one, and by polling otherwise.
-type waiter struct {
-	l       *RedLock
-	watch   <-chan struct{}
-	unwatch func()
-	backoff *backoff
-}
-
-func (l *RedLock) startWait(ctx context.Context) *waiter {
-	w := &waiter{l: l, backoff: newBackoff(l.opts.MinBackoff, l.opts.MaxBackoff)}
-	if n, ok := l.store.(cache.Notifier); ok {
-		// Without a watch, waiters fall back to polling.
-		if ch, stop, err := n.Watch(ctx, l.key); err == nil {
-			w.watch, w.unwatch = ch, stop
-		}
-	}
-	return w
-}
-
-func (w *waiter) stop() {
-	if w.unwatch != nil {
-		w.unwatch()
-	}
-}
-
-// wait returns after a release may have happened (released == true): a
-// release in this process, a notification from the store, the lock key
-// found gone (released, or its lease ran out); or after a poll interval or
-// the deadline (if not zero) passed (released == false). It returns an error
-// only when ctx ends.
-//
-// holder, if not nil, is the token of the holder waited for: where the store
-// cannot report the remaining lease, the poll reads the lock key (at the
-// cost of the Exists it replaces) and counts a different token as a release.
-func (w *waiter) wait(ctx context.Context, deadline time.Time, holder []byte) (released bool, err error) {
-	var local <-chan struct{} // nil without an in-process registry: never ready
-	if w.l.local {
-		ch, done := waitRelease(w.l.id)
-		defer done()
-		local = ch
-	}
-
-	// Is the lock still held? Never sleep past the end of the holder's
-	// lease: its remaining lease where the store can tell it, else this
-	// lock's own lease, assuming the holder took the same (see Options).
-	limit, exact := w.l.lease, false
-	ttl, err := w.l.store.TTL(ctx, w.l.key)
-	switch {
-	case err == nil && ttl >= 0:
-		limit, exact = ttl+time.Millisecond, true
-	case errors.Is(err, cache.ErrNotFound):
-		return true, nil // released (or expired) meanwhile
-	case errors.Is(err, cache.ErrUnsupported) && holder != nil:
-		cur, err := w.l.store.Get(ctx, w.l.key)
-		if errors.Is(err, cache.ErrNotFound) || (err == nil && !bytes.Equal(cur, holder)) {
-			return true, nil // released, expired, or taken by another since
-		}
-	case errors.Is(err, cache.ErrUnsupported):
-		if held, err := w.l.store.Exists(ctx, w.l.key); err == nil && !held {
-			return true, nil
-		}
-	}
-	var d time.Duration
-	switch {
-	case w.watch != nil:
-		d = min(w.l.opts.MaxBackoff, limit) // notified of releases; poll only for expiry
-	case exact:
-		d = min(w.backoff.delay(0), limit) // wake when the lease ends, not before
-	default:
-		d = w.backoff.delay(limit) // jittered below the limit, for many waiters
-	}
-	if !deadline.IsZero() {
-		d = min(d, time.Until(deadline))
-	}
-	if d <= 0 {
-		return false, nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-local:
-		return true, nil
-	case <-w.watch: // nil when there is no watch: never ready
-		return true, nil
-	case <-t.C:
-		return false, nil
-	case <-ctx.Done():
-		return false, w.l.notObtained(ctx)
-	}
 }
 
 // Do acquires the lock (waiting as Acquire does), runs fn, and releases the

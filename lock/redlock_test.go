@@ -19,8 +19,8 @@ func TestRedLockHoldsToken(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		ctx := context.Background()
 		c := newCache[string](t, s, ns)
-		l := lock.NewRedLock(c, "key", 10*time.Second, nil)
-		if got, want := l.Key(), ns+":key-lock"; got != want {
+		l := newLock(t, c, "key", 10*time.Second, nil)
+		if got, want := l.Key(), ns+":key\x00lock"; got != want {
 			t.Fatalf("Key() = %q; want %q", got, want)
 		}
 		if err := l.Acquire(ctx); err != nil {
@@ -63,8 +63,8 @@ func TestRedLockReleaseNotHeld(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		ctx := context.Background()
 		c := newCache[string](t, s, ns)
-		holder := lock.NewRedLock(c, "key", 10*time.Second, nil)
-		other := lock.NewRedLock(c, "key", 10*time.Second, nil)
+		holder := newLock(t, c, "key", 10*time.Second, nil)
+		other := newLock(t, c, "key", 10*time.Second, nil)
 
 		if err := other.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
 			t.Fatalf("release without acquire: got %v; want ErrNotHeld", err)
@@ -116,7 +116,7 @@ func TestRedLockDogpile(t *testing.T) {
 					t.Errorf("first get: found %v, err %v; want a miss", found, err)
 					return
 				}
-				l := lock.NewRedLock(c, "key", 10*time.Second, nil)
+				l := newLock(t, c, "key", 10*time.Second, nil)
 				held, err := l.AcquireOrWait(ctx)
 				if err != nil {
 					t.Error(err)
@@ -173,7 +173,7 @@ func TestRedLockWaitBoundedByLease(t *testing.T) {
 		if b.Name == "memcached" {
 			lease = time.Second // whole seconds
 		}
-		holder := lock.NewRedLock(c, "key", lease, nil)
+		holder := newLock(t, c, "key", lease, nil)
 		if err := holder.Acquire(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +182,7 @@ func TestRedLockWaitBoundedByLease(t *testing.T) {
 		// and the test would time out.
 		done := make(chan error, 1)
 		go func() {
-			waiter := lock.NewRedLock(c, "key", lease, nil)
+			waiter := newLock(t, c, "key", lease, nil)
 			held, err := waiter.AcquireOrWait(ctx)
 			if held {
 				err = errors.Join(err, errors.New("waiter got a lock that was held"))
@@ -224,7 +224,7 @@ func TestRedLockDoError(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		ctx := context.Background()
 		c := newCache[string](t, s, ns)
-		l := lock.NewRedLock(c, "key", 10*time.Second, nil)
+		l := newLock(t, c, "key", 10*time.Second, nil)
 		boom := errors.New("boom")
 		err := l.Do(ctx, func(ctx context.Context) error {
 			if _, err := s.Get(ctx, l.Key()); err != nil {
@@ -258,11 +258,11 @@ func TestRedLockReleaseAfterExpiry(t *testing.T) {
 		if b.Name == "memcached" {
 			lease = time.Second
 		}
-		first := lock.NewRedLock(c, "key", lease, nil)
+		first := newLock(t, c, "key", lease, nil)
 		if err := first.Acquire(ctx); err != nil {
 			t.Fatal(err)
 		}
-		second := lock.NewRedLock(c, "key", time.Minute, nil)
+		second := newLock(t, c, "key", time.Minute, nil)
 		if err := second.Acquire(ctx); err != nil { // waits for the lease to run out
 			t.Fatal(err)
 		}
@@ -294,13 +294,13 @@ func TestRedLockReleaseAfterExpiry(t *testing.T) {
 func TestRedLockContext(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		c := newCache[string](t, s, ns)
-		holder := lock.NewRedLock(c, "key", time.Minute, nil)
+		holder := newLock(t, c, "key", time.Minute, nil)
 		if err := holder.Acquire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 		defer cancel()
-		err := lock.NewRedLock(c, "key", time.Minute, nil).Acquire(ctx)
+		err := newLock(t, c, "key", time.Minute, nil).Acquire(ctx)
 		if !errors.Is(err, lock.ErrNotObtained) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Acquire past its deadline: got %v; want ErrNotObtained and DeadlineExceeded", err)
 		}
@@ -332,7 +332,7 @@ func TestRedLockHandoffChain(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				l := lock.NewRedLock(c, "key", 30*time.Second, nil)
+				l := newLock(t, c, "key", 30*time.Second, nil)
 				if ok, _ := l.TryAcquire(ctx); !ok {
 					waited.Add(1)
 					if err := l.Acquire(ctx); err != nil {
@@ -374,7 +374,7 @@ func TestRedLockFence(t *testing.T) {
 		_, fencing := s.(cache.Fencer)
 		var last int64
 		for i := range 5 {
-			l := lock.NewRedLock(c, "key", 10*time.Second, &lock.Options{Fencing: true})
+			l := newLock(t, c, "key", 10*time.Second, &lock.Options{Fencing: true})
 			if err := l.Acquire(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -403,7 +403,7 @@ func TestRedLockWithoutFencing(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		ctx := context.Background()
 		c := newCache[string](t, s, ns)
-		l := lock.NewRedLock(c, "item", 10*time.Second, nil)
+		l := newLock(t, c, "item", 10*time.Second, nil)
 		if err := l.Acquire(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -417,7 +417,7 @@ func TestRedLockWithoutFencing(t *testing.T) {
 			return
 		}
 		// No counter was taken: the first fenced acquisition gets 1.
-		fenced := lock.NewRedLock(c, "item", 10*time.Second, &lock.Options{Fencing: true})
+		fenced := newLock(t, c, "item", 10*time.Second, &lock.Options{Fencing: true})
 		if err := fenced.Acquire(ctx); err != nil {
 			t.Fatal(err)
 		}

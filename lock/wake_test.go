@@ -90,12 +90,12 @@ func TestRedLockWakeUps(t *testing.T) {
 					if ws.name == "same-store" {
 						hs = wcs // one store instance: in-process wake-ups
 					}
-					holder := lock.NewRedLock(newCache[string](t, hs, ns), key, time.Hour, hourly)
+					holder := newLock(t, newCache[string](t, hs, ns), key, time.Hour, hourly)
 					if err := holder.Acquire(ctx); err != nil {
 						t.Fatal(err)
 					}
-					waiter := lock.NewRedLock(newCache[string](t, wcs, ns), key, time.Hour, hourly)
-					adds, gets := wcs.AddCalls.Load(), wcs.LockGetCalls.Load()
+					waiter := newLock(t, newCache[string](t, wcs, ns), key, time.Hour, hourly)
+					ttls := wcs.TTLCalls.Load()
 					done := make(chan error, 1)
 					go func() {
 						wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -110,14 +110,10 @@ func TestRedLockWakeUps(t *testing.T) {
 						}
 						done <- err
 					}()
-					// Acquire tries again once its watch is in place,
-					// AcquireOrWait reads the holder: after that, only
-					// a wake-up lets it return within the test.
-					if mode == "Acquire" {
-						awaitCalls(t, &wcs.AddCalls, adds+2, done, mode)
-					} else {
-						awaitCalls(t, &wcs.LockGetCalls, gets+1, done, mode)
-					}
+					// Both read the holder's remaining lease once their
+					// watch is in place: after that, only a wake-up lets
+					// them return within the test.
+					awaitCalls(t, &wcs.TTLCalls, ttls+1, done, mode)
 					stillWaiting(t, done, mode)
 					if err := holder.Release(ctx); err != nil {
 						t.Fatal(err)
@@ -146,7 +142,7 @@ func TestRedLockPollCappedByLease(t *testing.T) {
 		ctx := context.Background()
 		const lease = time.Second // whole seconds for memcached
 		const slack = 5 * time.Second
-		holder := lock.NewRedLock(newCache[string](t, s, ns), "key", lease, nil)
+		holder := newLock(t, newCache[string](t, s, ns), "key", lease, nil)
 		if err := holder.Acquire(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +150,7 @@ func TestRedLockPollCappedByLease(t *testing.T) {
 		if b.Shared {
 			ws = b.New(t)
 		}
-		waiter := lock.NewRedLock(newCache[string](t, ws, ns), "key", lease, hourly)
+		waiter := newLock(t, newCache[string](t, ws, ns), "key", lease, hourly)
 		start := time.Now()
 		wctx, cancel := context.WithTimeout(ctx, lease+slack)
 		defer cancel()
@@ -194,17 +190,17 @@ func TestStaleReleaseWakesNobody(t *testing.T) {
 				if how == "expired" {
 					leaseA = 2 * time.Second
 				}
-				a := lock.NewRedLock(c, key, leaseA, opts)
-				bl := lock.NewRedLock(c, key, time.Hour, opts)
+				a := newLock(t, c, key, leaseA, opts)
+				bl := newLock(t, c, key, time.Hour, opts)
 				if err := a.Acquire(ctx); err != nil {
 					t.Fatal(err)
 				}
-				adds := cs.AddCalls.Load()
+				ttls := cs.TTLCalls.Load()
 				bDone := acquireAsync(bl, 15*time.Second)
 				if how == "released" {
-					// B tried twice (the second time with its watch in
-					// place): it is waiting.
-					awaitCalls(t, &cs.AddCalls, adds+2, bDone, "B's Acquire")
+					// B read the lease left with its watch in place: it is
+					// waiting.
+					awaitCalls(t, &cs.TTLCalls, ttls+1, bDone, "B's Acquire")
 					if err := a.Release(ctx); err != nil {
 						t.Fatal(err)
 					}
@@ -217,11 +213,11 @@ func TestStaleReleaseWakesNobody(t *testing.T) {
 					t.Fatal(err)
 				}
 
-				cl := lock.NewRedLock(c, key, time.Hour, opts)
-				adds = cs.AddCalls.Load()
+				cl := newLock(t, c, key, time.Hour, opts)
+				ttls = cs.TTLCalls.Load()
 				cDone := acquireAsync(cl, 15*time.Second)
-				awaitCalls(t, &cs.AddCalls, adds+2, cDone, "C's Acquire") // C is waiting
-				adds = cs.AddCalls.Load()
+				awaitCalls(t, &cs.TTLCalls, ttls+1, cDone, "C's Acquire") // C is waiting
+				adds := cs.AddCalls.Load()
 
 				// A's stale releases: the first reaches the store when A's
 				// lease expired (its token is still set), the second not.
@@ -265,8 +261,8 @@ func TestRedLockExtend(t *testing.T) {
 			lease, past = time.Second, 2500*time.Millisecond // whole seconds
 		}
 		const extended = 10 * time.Second
-		l := lock.NewRedLock(c, "key", lease, nil)
-		other := lock.NewRedLock(c, "key", lease, nil)
+		l := newLock(t, c, "key", lease, nil)
+		other := newLock(t, c, "key", lease, nil)
 		if err := l.Extend(ctx, extended); !errors.Is(err, lock.ErrNotHeld) {
 			t.Fatalf("Extend before Acquire: %v; want ErrNotHeld", err)
 		}
@@ -333,12 +329,12 @@ func TestAcquireOrWaitHolderReplaced(t *testing.T) {
 		}
 		wcs := teststores.NewCounting(ws)
 		c := newCache[string](t, s, ns)
-		a := lock.NewRedLock(c, "key", time.Hour, nil)
-		bl := lock.NewRedLock(c, "key", time.Hour, nil)
+		a := newLock(t, c, "key", time.Hour, nil)
+		bl := newLock(t, c, "key", time.Hour, nil)
 		if err := a.Acquire(ctx); err != nil {
 			t.Fatal(err)
 		}
-		waiter := lock.NewRedLock(newCache[string](t, wcs, ns), "key", time.Hour, nil)
+		waiter := newLock(t, newCache[string](t, wcs, ns), "key", time.Hour, nil)
 		done := make(chan error, 1)
 		go func() {
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)

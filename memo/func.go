@@ -82,7 +82,7 @@ func (m *Memo[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 func (m *Memo[K, V]) Invalidate(ctx context.Context, keys ...K) error {
 	names := make([]string, 0, 3*len(keys))
 	for _, k := range keys {
-		key, err := m.r.c.BuildKey(k)
+		key, err := m.r.c.Door().Key(k)
 		if err != nil {
 			return &cache.OpError{Op: "memo invalidate", Key: key, Err: err}
 		}
@@ -107,7 +107,10 @@ func (m *Memo[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 	if err != nil {
 		return zero, err
 	}
-	l := lock.NewRedLock(m.r.c, k, m.r.o.Lease, m.r.o.Lock)
+	l, err := lock.NewRedLock(m.r.c, k, m.r.o.Lease, m.r.o.Lock)
+	if err != nil {
+		return zero, err
+	}
 	if err := l.Acquire(ctx); err != nil {
 		return zero, err
 	}

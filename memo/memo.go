@@ -10,7 +10,7 @@ import (
 )
 
 // Suffixes of the marker keys memo keeps beside a value's key. They start
-// with cache.ReservedKeyByte (NUL), which Cache.BuildKey rejects in any key
+// with cache.ReservedKeyByte (NUL), which the Cache rejects in any key
 // (and New in a namespace): no key of any cache can be a marker key, so a
 // marker is never read, written or deleted as a value, nor the reverse.
 // They follow the value's key, so the namespace's Clear removes them with
@@ -90,7 +90,7 @@ type storeKeys struct {
 }
 
 func (r *runner[K, V]) keysOf(k K) (storeKeys, error) {
-	v, err := r.c.BuildKey(k)
+	v, err := r.c.Door().Key(k)
 	if err != nil {
 		return storeKeys{}, &cache.OpError{Op: "memo", Key: v, Err: err}
 	}
@@ -314,7 +314,10 @@ func (r *runner[K, V]) runFlight(ctx, base context.Context, k K, ks storeKeys, c
 // lease, and then compute.
 func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
 	var zero V
-	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+	l, err := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+	if err != nil {
+		return zero, err
+	}
 	wctx, cancel := context.WithTimeout(ctx, r.o.Lease)
 	defer cancel()
 	for {
@@ -414,7 +417,10 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, k K, ks stor
 		f.finish(nil, nil)
 		r.bg.done()
 	}()
-	l := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+	l, err := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
+	if err != nil {
+		return
+	}
 	tctx, cancel := r.opContext(rctx)
 	ok, err := l.TryAcquire(tctx)
 	cancel()

@@ -174,7 +174,7 @@ func TestComputeErrorNotCached(t *testing.T) {
 
 func assertUnlocked(t *testing.T, s cache.Store, key string) {
 	t.Helper()
-	if ok, err := s.Exists(context.Background(), key+"-lock"); ok || err != nil {
+	if ok, err := s.Exists(context.Background(), key+"\x00lock"); ok || err != nil {
 		t.Fatalf("lock of %s still held (err %v)", key, err)
 	}
 }
@@ -642,7 +642,10 @@ func TestComputeTimeout(t *testing.T) {
 			t.Fatalf("the computation's deadline is %v after the call; want about %v", deadline.Sub(start), timeout)
 		}
 		// The lock was released: another caller takes it without waiting.
-		l := lock.NewRedLock(c, "k", time.Minute, nil)
+		l, err := lock.NewRedLock(c, "k", time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if ok, err := l.TryAcquire(ctx); !ok || err != nil {
 			t.Fatalf("TryAcquire after the timeout = %v, %v; want the lock free", ok, err)
 		}

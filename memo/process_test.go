@@ -88,7 +88,7 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 		// Wait for the one refresh (of whichever process) to be stored
 		// and its lock released: Close would cancel it.
 		waitValue(t, c, "k", 2, refreshTTL(b))
-		waitGone(t, s, c.Key("k")+"-lock", refreshTTL(b))
+		waitGone(t, s, c.Key("k")+"\x00lock", refreshTTL(b))
 		m.Close()
 		n.Increment(ctx, "refreshes", m.Stats().Refreshes)
 	case "panic-holder":
@@ -132,7 +132,7 @@ func runRole(t *testing.T, role string, b teststores.Backend, s cache.Store, ns 
 		if err := waitCounter(ctx, n, "done"); err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, s, values.Key("k")+"-lock", holderLease)
+		waitGone(t, s, values.Key("k")+"\x00lock", holderLease)
 	default:
 		t.Fatalf("unknown role %q", role)
 	}
@@ -195,7 +195,7 @@ type onLockGet struct {
 
 func (s *onLockGet) Get(ctx context.Context, key string) ([]byte, error) {
 	v, err := s.Counting.Get(ctx, key)
-	if strings.HasSuffix(key, "-lock") {
+	if strings.HasSuffix(key, "\x00lock") {
 		s.once.Do(s.f)
 	}
 	return v, err

@@ -99,7 +99,10 @@ func ExampleStore_Channel() {
 	defer store.Close()
 
 	reports := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "reports"})
-	l := lock.NewRedLock(reports, "daily", time.Minute, nil)
+	l, err := lock.NewRedLock(reports, "daily", time.Minute, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(store.Channel(l.Key()))
 	// Output: typedcache:release:reports:daily-lock
 }

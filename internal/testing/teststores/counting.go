@@ -17,8 +17,11 @@ import (
 type Counting struct {
 	cache.Store
 	// GetCalls counts the Gets of values; LockGetCalls the Gets of lock
-	// keys (ending in "-lock"), which waiters make to follow the holder.
-	GetCalls, LockGetCalls                              atomic.Int64
+	// keys (ending in NUL "lock"), which waiters make to follow the holder.
+	GetCalls, LockGetCalls atomic.Int64
+	// TTLCalls counts TTL calls: a waiter reads the holder's remaining
+	// lease before each wait.
+	TTLCalls                                            atomic.Int64
 	SetCalls, AddCalls, DeleteCalls, DeleteIfEqualCalls atomic.Int64
 	// GetMultiCalls counts GetMulti calls (one per call, whatever the
 	// number of keys); SetMultiCalls likewise.
@@ -33,13 +36,23 @@ var (
 // NewCounting wraps s.
 func NewCounting(s cache.Store) *Counting { return &Counting{Store: s} }
 
+// Get counts a Get once it has returned, so that a test that sees the
+// count knows the caller has the value.
 func (c *Counting) Get(ctx context.Context, key string) ([]byte, error) {
-	if strings.HasSuffix(key, "-lock") {
+	v, err := c.Store.Get(ctx, key)
+	if strings.HasSuffix(key, "\x00lock") {
 		c.LockGetCalls.Add(1)
 	} else {
 		c.GetCalls.Add(1)
 	}
-	return c.Store.Get(ctx, key)
+	return v, err
+}
+
+// TTL counts a TTL call once it has returned.
+func (c *Counting) TTL(ctx context.Context, key string) (time.Duration, error) {
+	d, err := c.Store.TTL(ctx, key)
+	c.TTLCalls.Add(1)
+	return d, err
 }
 
 func (c *Counting) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
