@@ -113,7 +113,7 @@ var lockBenchRawRelease = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV
 //
 // Ours on Redis is SET NX PX, then DeleteIfEqual (a script: GET, DEL,
 // PUBLISH); with Options.Fencing (impl=typedcache-fenced) the acquire is the
-// AddFenced script (EXISTS, INCR of the fencing counter, SET PX).
+// AddFenced script (EXISTS, TIME, INCR of the fencing counter, SET PX).
 func BenchmarkLockAcquireRelease(b *testing.B) {
 	ctx := context.Background()
 	for _, name := range lockBenchStores {

@@ -547,6 +547,28 @@ func ExampleCache_Close() {
 	// cache: set k: cache: store closed
 }
 
+func ExampleCache_Check() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{Timeout: 2 * time.Second})
+
+	// Once, when the service starts: log the settings under which the
+	// store cannot keep its guarantees (docs/operations.md). Each finding
+	// is a *cache.SettingError matching cache.ErrUnsafeConfig; any other
+	// error says what could not be checked (a server that refuses CONFIG).
+	// A memory store has nothing to report.
+	err = c.Check(ctx)
+	if err != nil {
+		log.Printf("cache settings (unsafe: %v): %v", errors.Is(err, cache.ErrUnsafeConfig), err)
+	}
+	fmt.Println(err)
+	// Output: <nil>
+}
+
 func ExampleCache_Stats() {
 	ctx := context.Background()
 	store, err := memstore.New(nil)

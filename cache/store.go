@@ -180,15 +180,27 @@ type Leaser interface {
 }
 
 // Fencer is an optional interface of a Store that can hand out fencing
-// tokens: numbers that grow with every acquisition of a lock key.
+// tokens: numbers that grow with every acquisition of a lock key, which a
+// protected resource compares to reject the writes of a holder whose lease
+// has passed to another.
 type Fencer interface {
-	// AddFenced is Add that, when it stores the value, also increments a
-	// counter tied to key, in the same atomic step, and returns the
-	// counter's new value: exactly one more than the value returned by the
-	// previous successful AddFenced of key. The counter outlives key (it
-	// survives Delete, expiry and eviction of key; a Clear may remove it).
-	// It returns ErrExists, and does not count, when key holds a value.
-	// A store that is also a Leaser keeps the key as AddLease does.
+	// AddFenced is Add that, when it stores the value, also takes a
+	// fencing token for key in the same atomic step and returns it: a
+	// positive number greater than every token AddFenced returned before
+	// for key, under the conditions below. Tokens need not be consecutive:
+	// a store may skip numbers (one whose tokens follow a clock does).
+	//
+	// The promise survives Delete, expiry and eviction of key: whatever
+	// the store keeps to make tokens grow is not the key itself. Where
+	// that state can be lost (a Clear may remove it; a server may evict
+	// it, lose it in a restart without persistence, or fail over to a
+	// replica that has not received it), the store's documentation says
+	// exactly what the promise depends on, such as a clock that has moved
+	// forward past the lost tokens; a store that can promise nothing after
+	// such a loss says so.
+	//
+	// It returns ErrExists, and stores nothing, when key holds a value. A
+	// store that is also a Leaser keeps the key as AddLease does.
 	AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
 }
 

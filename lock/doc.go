@@ -46,9 +46,10 @@
 // correctness lock: a holder can stall past its lease, and a Redis failover
 // can lose the lock key and grant the lock twice. When correctness depends
 // on mutual exclusion, make the lock with [Options].Fencing, pass the
-// fencing token of [RedLock.Fence] (a number that grows with every
-// acquisition, on Redis and memory stores) to the protected resource and
-// have it reject a token smaller than one it has seen.
+// fencing token of [RedLock.Fence] (a number greater than that of every
+// earlier acquisition, on Redis and memory stores, under the conditions
+// their documentation states) to the protected resource and have it
+// reject a token smaller than one it has seen.
 //
 // [Update] applies its function's result at most once: when the reply of
 // its compare-and-swap is lost, it returns the error (matching

@@ -260,22 +260,25 @@ func ExampleRedLock_Fence() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	var last int64
 	for range 2 {
 		if err := l.Acquire(ctx); err != nil {
 			log.Fatal(err)
 		}
 		// Send the fence with every write; the resource rejects a fence
-		// smaller than the largest it has seen.
+		// smaller than the largest it has seen. Fences are not
+		// consecutive: they follow the clock in microseconds.
 		if fence, ok := l.Fence(); ok {
-			fmt.Println("fence", fence)
+			fmt.Println("fence greater than the last:", fence > last)
+			last = fence
 		}
 		if err := l.Release(ctx); err != nil {
 			log.Fatal(err)
 		}
 	}
 	// Output:
-	// fence 1
-	// fence 2
+	// fence greater than the last: true
+	// fence greater than the last: true
 }
 
 func ExampleNewOptimisticLock() {

@@ -40,10 +40,10 @@ type Options struct {
 
 	// Fencing makes every acquisition also take a fencing token (see
 	// Fence), on stores that hand them out (cache.Fencer: Redis and
-	// memory). The token is kept in a counter of its own beside the lock
-	// key, which never expires: one small key for every lock name ever
-	// fenced. Turn it on for locks whose names are a bounded set, not for a
-	// lock per cached item.
+	// memory). On Redis the token's state is a key of its own beside the
+	// lock key, which never expires: one small key for every lock name
+	// ever fenced. Turn it on for locks whose names are a bounded set, not
+	// for a lock per cached item.
 	Fencing bool
 }
 
@@ -147,11 +147,19 @@ func (l *RedLock) Remaining() time.Duration {
 	return max(time.Until(l.expires), 0)
 }
 
-// Fence returns the fencing token of the current acquisition: a number that
-// grows with every acquisition of the lock key, whoever the holder. ok is
-// false when the lock is not held, when the RedLock was made without
-// Options.Fencing, or when the store cannot hand out fencing tokens (it does
-// not implement cache.Fencer; Memcached).
+// Fence returns the fencing token of the current acquisition: a positive
+// number greater than the token of every earlier acquisition of the lock
+// key, whoever the holder. ok is false when the lock is not held, when the
+// RedLock was made without Options.Fencing, or when the store cannot hand
+// out fencing tokens (it does not implement cache.Fencer; Memcached).
+//
+// Tokens are not consecutive: the Redis and memory stores take them from a
+// hybrid logical clock, the greater of the last token plus one and the
+// time in microseconds, so that they keep growing when the store loses
+// its count (an eviction, a restart without persistence, a failover to a
+// replica that lags) as long as the clock has moved forward past the lost
+// tokens. The store's documentation states the exact conditions
+// (cache.Fencer).
 func (l *RedLock) Fence() (fence int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

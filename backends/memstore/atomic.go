@@ -31,15 +31,34 @@ func (s *Store) AddLease(ctx context.Context, key string, value []byte, ttl time
 	return err
 }
 
-// AddFenced is Add that also increments the fencing counter of key in the
-// same atomic step and returns its new value. The counters live outside the
-// bounded cache: they are never evicted, and neither Delete nor Clear
-// removes them, so a key's fencing tokens only grow for the life of the
-// Store, at the cost of one counter per key ever passed to AddFenced.
+// AddFenced is Add that also takes a fencing token in the same atomic step
+// and returns it. Tokens come from one clock for the whole Store, a hybrid
+// logical clock: each token is the greater of the last token plus one and
+// the time in microseconds (the wall clock when the Store was made, plus
+// the monotonic time since). So a key's tokens grow strictly for the life
+// of the Store, whatever happens to the key (Delete, expiry, Clear), and
+// cost no memory per key; and a Store made later, in this process or in
+// the next one, hands out greater tokens than an earlier one, as long as
+// the wall clock has moved forward past them between the two (tokens run
+// ahead of the clock only while they are taken faster than one per
+// microsecond).
 //
 // Only locks take fencing tokens, so the key is kept as AddLease keeps it.
 func (s *Store) AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	return s.add(ctx, key, value, ttl, true, true)
+}
+
+// nextFence returns the next token of the Store's fencing clock:
+// max(last + 1, now in microseconds).
+func (s *Store) nextFence() int64 {
+	now := s.now() / int64(time.Microsecond)
+	for {
+		last := s.fence.Load()
+		next := max(last+1, now)
+		if s.fence.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // add is Add; AddFenced when fenced is set; AddLease, or AddFenced, when
@@ -62,10 +81,7 @@ func (s *Store) add(ctx context.Context, key string, value []byte, ttl time.Dura
 		}
 		added = true
 		if fenced {
-			s.fenceMu.Lock()
-			s.fences[key]++
-			fence = s.fences[key]
-			s.fenceMu.Unlock()
+			fence = s.nextFence()
 		}
 		e := s.newEntry(value, deadline(now, ttl))
 		e.pinned = lease && ttl > 0

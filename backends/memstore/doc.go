@@ -24,7 +24,10 @@
 //   - Clear of a non-empty prefix walks every key: it is O(n).
 //   - [Store.Watch] ([cache.Notifier]) wakes waiters in the process when a
 //     key is released; [Store.AddFenced] ([cache.Fencer]) hands out fencing
-//     tokens from counters that are never evicted.
+//     tokens from one hybrid logical clock per Store (the greater of the
+//     last token plus one and the time in microseconds): they grow strictly
+//     for the life of the Store, and a Store made later (a restarted
+//     process) starts above them as long as the wall clock moved forward.
 //
 // # Goroutines
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,8 +80,7 @@ type Store struct {
 	version atomic.Uint64
 	closed  atomic.Bool
 
-	fenceMu sync.Mutex
-	fences  map[string]int64 // AddFenced counters, never evicted
+	fence atomic.Int64 // the last fencing token (see AddFenced)
 
 	watch watchers
 }
@@ -111,7 +109,6 @@ func New(opts *Options) (*Store, error) {
 	s := &Store{
 		start:   now,
 		startNs: now.UnixNano(),
-		fences:  make(map[string]int64),
 	}
 	s.watch.init()
 	// Always weighted, so that pinned entries can weigh nothing: by bytes
@@ -353,8 +350,8 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 
 // Clear deletes exactly the keys that start with prefix; "" deletes every
 // key. A non-empty prefix walks every key of the Store: it is O(n) in the
-// number of entries. Clear wakes the watchers of the keys it may remove. It
-// does not remove fencing counters (see AddFenced).
+// number of entries. Clear wakes the watchers of the keys it may remove.
+// Fencing tokens keep growing after it (see AddFenced).
 func (s *Store) Clear(ctx context.Context, prefix string) error {
 	if err := s.check(ctx); err != nil {
 		return err

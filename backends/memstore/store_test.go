@@ -437,17 +437,17 @@ func TestWatchStop(t *testing.T) {
 func TestAddFencedCountersPersist(t *testing.T) {
 	s := newStore(t, &Options{MaxEntries: 10})
 	ctx := context.Background()
-	var want int64
+	var last int64
 	for round := range 3 {
-		want++
 		got, err := s.AddFenced(ctx, "lock", []byte("me"), 0)
-		if err != nil || got != want {
-			t.Fatalf("round %d: AddFenced = %d, %v; want %d, nil", round, got, err, want)
+		if err != nil || got <= last {
+			t.Fatalf("round %d: AddFenced = %d, %v; want > %d, nil", round, got, err, last)
 		}
+		last = got
 		if _, err := s.AddFenced(ctx, "lock", []byte("you"), 0); !errors.Is(err, cache.ErrExists) {
 			t.Fatalf("round %d: AddFenced of a held key = %v; want cache.ErrExists", round, err)
 		}
-		// Neither a release, nor Clear, nor eviction lowers the counter.
+		// Neither a release, nor Clear, nor eviction lowers the tokens.
 		switch round {
 		case 0:
 			_, err = s.DeleteIfEqual(ctx, "lock", []byte("me"))
@@ -468,8 +468,8 @@ func TestAddFencedCountersPersist(t *testing.T) {
 	if _, err := s.Delete(ctx, "lock"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.AddFenced(ctx, "lock", []byte("me"), 0); err != nil || got != want+1 {
-		t.Fatalf("AddFenced after eviction = %d, %v; want %d, nil", got, err, want+1)
+	if got, err := s.AddFenced(ctx, "lock", []byte("me"), 0); err != nil || got <= last {
+		t.Fatalf("AddFenced after eviction = %d, %v; want > %d, nil", got, err, last)
 	}
 }
 

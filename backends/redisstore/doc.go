@@ -79,19 +79,56 @@
 // CompareAndSwap compares values: a key changed from A to B and back to A
 // since Gets is not a conflict.
 //
-// The fencing counter of AddFenced is stored under a name that starts with
-// the key and lies in the same Cluster slot (key + ":fence" when the key has
-// a hash tag, key + ":fence:" and five hex digits otherwise), so on a
-// Cluster it moves with the key's slot. On a Ring it lives on the shard that
-// owns the key when AddFenced runs: when the Ring's shards change (one is
-// added or removed, or goes down or comes back), the key may be owned by
-// another shard, whose counter for it starts again from 1 or from an older
-// value, so fence numbers can go backwards. Do not rely on fencing tokens
-// over a Ring whose shards can change.
+// # Fencing tokens
+//
+// AddFenced takes its fencing token from a hybrid logical clock: the token
+// is the greater of the key's fencing counter plus one and the server's
+// time in microseconds (TIME, read in the script), and the counter is set
+// to it. Tokens are therefore large numbers (the Unix time in
+// microseconds, about 1.8e15), not 1, 2, 3. The counter is stored under a
+// name that starts with the key and lies in the same Cluster slot (key +
+// ":fence" when the key has a hash tag, key + ":fence:" and five hex
+// digits otherwise), without expiry, so on a Cluster it moves with the
+// key's slot.
+//
+// Each token of a key is greater than every token AddFenced returned
+// before for that key, under these conditions:
+//
+//   - While the server keeps the counter, always: the counter only grows,
+//     whatever the server's clock does.
+//   - When the counter is lost — evicted (maxmemory-policy allkeys-*; the
+//     volatile-* policies leave it, it has no ttl), removed by Clear, or
+//     lost in a restart without persistence (or with persistence that had
+//     not written it yet) — the next token is the server's time, which is
+//     greater than every earlier token as long as the server's clock has
+//     moved forward past them: it must not have been set back, and tokens
+//     run ahead of the clock only while they are taken faster than one per
+//     microsecond.
+//   - After a failover to a replica that had not received the last tokens
+//     (Redis replicates asynchronously), the new master's tokens are
+//     greater as long as its clock is not behind the old master's by more
+//     than the time the failover took (with Sentinel or Cluster failover,
+//     seconds: the time to detect the failure and promote). Keep the
+//     servers' clocks synchronised (NTP). The store does not wait for
+//     replicas (WAIT) after AddFenced: see docs/operations.md.
+//   - On a Ring the counter is on the shard that owns the key at the time:
+//     when the Ring's shards change (one is added, removed, goes down or
+//     comes back) the key may move to a shard whose counter is behind, and
+//     the same holds as after a failover, between the two shards' clocks
+//     and the time since the last token of the key.
+//
+// # Check
+//
+// [Store.Check] (cache.Checker) reports the server and client settings
+// under which the store cannot keep its guarantees: an eviction policy
+// that can evict a held lock or lease, a client without
+// ContextTimeoutEnabled, a Cluster client that reads from replicas. It
+// reads them with CONFIG GET on every server; where CONFIG is refused, it
+// says so with an error that is no finding.
 //
 // # Release notifications
 //
-// [Store] implements cache.Notifier and cache.Fencer. DeleteIfEqual
+// [Store] implements cache.Notifier, cache.Fencer and cache.Checker. DeleteIfEqual
 // publishes on the pub/sub channel of the key, [DefaultChannelPrefix] + key
 // (see Options.ChannelPrefix), in the same script that deletes it. Watch
 // subscribes to that channel on one pub/sub connection shared by all the

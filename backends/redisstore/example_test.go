@@ -103,8 +103,8 @@ func ExampleStore_Channel() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(store.Channel(l.Key()))
-	// Output: typedcache:release:reports:daily-lock
+	fmt.Printf("%q\n", store.Channel(l.Key()))
+	// Output: "typedcache:release:reports:daily\x00lock"
 }
 
 // ExampleStore_Client runs a command that the Store does not offer on the

@@ -99,16 +99,15 @@ func (s *Store) ExtendIfEqual(ctx context.Context, key string, value []byte, ttl
 	return cmd.Bool()
 }
 
-// AddFenced is Add that also increments the fencing counter of key, in the
-// same Lua script, and returns the counter's new value. The counter is
+// AddFenced is Add that also takes a fencing token, in the same Lua script,
+// and returns it: max(counter + 1, the server's time in microseconds), which
+// becomes the new value of the key's fencing counter. The counter is
 // stored under a name that starts with key and is in the same Cluster slot
 // (key + ":fence" for a key with a hash tag, key + ":fence:" and five hex
-// digits otherwise); it has no expiry. It returns cache.ErrExists, and does
-// not count, when key holds a value.
-//
-// On a Ring the counter is on the shard that owns key at the time: a change
-// of the Ring's shards can move key to a shard whose counter is behind, and
-// fence numbers then go backwards (see the package documentation).
+// digits otherwise); it has no expiry. It returns cache.ErrExists, and
+// writes nothing, when key holds a value. What the tokens' growth depends
+// on (the counter evicted or lost, a failover, a Ring) is under "Fencing
+// tokens" in the package documentation.
 func (s *Store) AddFenced(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

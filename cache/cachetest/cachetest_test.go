@@ -97,7 +97,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"alias", "Values/Ownership", "Values/Ownership"},
 		{"die-prefix", "DeleteIfEqual/WrongValue", "DeleteIfEqual/WrongValue"},
 		{"no-wake", "Notifier/WakeOtherStore", "Notifier/WakeOtherStore"},
-		{"fence-counts-failures", "Fencer/Cycles", "Fencer/Cycles"},
+		{"fence-dies-with-key", "Fencer/Cycles", "Fencer/Cycles"},
 		{"get-stale", "Concurrency/Linearizable", "Concurrency/Linearizable"},
 	}
 	for _, f := range faults {

@@ -311,7 +311,7 @@ func (s *suite) expiryCases() []expiryCase {
 			e.wantShortTTL(k)
 			return func(e *env) {
 				e.waitExpired(k)
-				e.wantNext(e.mustFence(f, k, []byte("h"), 0), prev, "after the holder's key expired")
+				e.wantAfter(e.mustFence(f, k, []byte("h"), 0), prev, "after the holder's key expired")
 			}
 		}},
 	}

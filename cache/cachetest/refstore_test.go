@@ -356,6 +356,9 @@ func (s *refStore) DeleteIfEqual(ctx context.Context, key string, value []byte) 
 		return false, nil
 	}
 	delete(s.b.items, key)
+	if s.b.fault == "fence-dies-with-key" {
+		delete(s.b.fences, key)
+	}
 	if s.b.fault != "no-wake" {
 		for ch := range s.b.watchers[key] {
 			select {
@@ -408,9 +411,6 @@ func (s *refStore) AddFenced(ctx context.Context, key string, value []byte, ttl 
 	}
 	defer s.leave()
 	if _, ok := s.b.get(key); ok {
-		if s.b.fault == "fence-counts-failures" {
-			s.b.fences[key]++
-		}
 		return 0, cache.ErrExists
 	}
 	s.b.put(key, value, s.b.expiry(ttl))
