@@ -33,27 +33,42 @@
 // seconds, so that a ttl of 1ms never becomes 0, which memcached reads as
 // "never expires", and one second is added: memcached's clock ticks once a
 // second, so an item stored for n seconds lives between n-1 and n, and one
-// stored for n+1 lives at least the n asked. A key never expires early (a
-// lock's lease relies on it) and lives at most two seconds longer than
-// asked. A ttl of more than 30 days is sent as an absolute Unix
-// time (now + ttl), as memcached reads any larger number as one; memcached
-// cannot express a time past January 2038, and a later expiry is cut to it.
-// A ttl of 0 is no expiry.
+// stored for n+1 lives at least the n asked. A key never expires before its
+// ttl has passed (a lock's lease relies on it) and is gone less than two
+// seconds after (TestRewriteExpiryBound checks both on a real server). A
+// ttl of more than 30 days is sent as an absolute Unix time (now + ttl), as
+// memcached reads any larger number as one; memcached cannot express a time
+// past January 2038, and a later expiry is cut to it. A ttl of 0 is no
+// expiry.
+//
+// One exception to "never early" lies in memcached itself: its clock is a
+// timer re-armed for one second after each tick, so its ticks drift later
+// and, about once every thousand ticks (more often on a busy host), it
+// advances two seconds at once. A key whose life spans that step is dropped
+// up to a second early. No exptime avoids it while keeping the bound above.
 //
 // memcached cannot report the remaining ttl of a key: [Store.TTL] returns
 // [cache.ErrUnsupported]. To keep a key's ttl when Increment rewrites its
 // value, the store records every item's absolute expiry in the item's 32-bit
 // flags, which memcached stores and returns but does not interpret: the tag
-// 0b101 in the top three bits, and the expiry in seconds since 2025 (0 for
-// no expiry). A rewrite sends the remaining time from that stamp, as read on
-// the rewriting client's clock: clients whose clocks disagree by a few
-// seconds keep the ttl to within those seconds. Flags written by other
-// clients (no tag, or a tag dating more than a day in the past, which no
-// live item has) are kept as they are by every rewrite, and their expiry is
-// unknown to it: Increment of such a key leaves it without expiry. For the
-// stamp to stay true, [Store.Expire] is a read and a cas that rewrites the
-// value with the new ttl rather than memcached's touch: it changes the
-// item's CAS unique, so a token read before an Expire conflicts after it.
+// 0b110 in the top three bits, and the expiry in 1/128 s, modulo 2^29 (a
+// period of 48 days, read as the time within a day before the reader's
+// clock and 47 days after); for ttls longer than 46 days, the tag 0b101 and
+// the expiry in seconds since 2025; 0 for no expiry. A rewrite sends the
+// remaining time from that stamp, rounded up, plus one second, as read on
+// the rewriting client's clock, so a rewritten key too stays past its
+// expiry and goes less than two seconds after it (whole-second stamps
+// could keep it three). Clients whose clocks disagree by a few seconds keep
+// the ttl to within those seconds. An Increment that finds a key whose stamp
+// has passed, which memcached keeps until its next tick, treats it as
+// missing: the key becomes delta, without expiry. Flags written by other
+// clients (neither tag, or the 0b101 tag dating more than a day in the
+// past, which no live item has) are kept as they are by every rewrite, and
+// their expiry is unknown to it: Increment of such a key leaves it without
+// expiry. For the stamp to stay true, [Store.Expire] is a read and a cas
+// that rewrites the value with the new ttl rather than memcached's touch:
+// it changes the item's CAS unique, so a token read before an Expire
+// conflicts after it.
 //
 // The stamp is the reason not to share keys with clients that interpret
 // flags themselves (pymemcache, php-memcached and spymemcached keep their
