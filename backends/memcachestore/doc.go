@@ -3,7 +3,7 @@
 // keys over several servers; the store works the same over one or many.
 //
 //	client := memcache.New("10.0.0.1:11211", "10.0.0.2:11211")
-//	client.MaxIdleConns = 64 // see "Connections" below
+//	client.MaxIdleConns = 64 // see "Batches and connections" below
 //	store := memcachestore.New(client, nil)
 //	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
 //
@@ -34,8 +34,9 @@
 // "never expires", and one second is added: memcached's clock ticks once a
 // second, so an item stored for n seconds lives between n-1 and n, and one
 // stored for n+1 lives at least the n asked. A key never expires before its
-// ttl has passed (a lock's lease relies on it) and is gone less than two
-// seconds after (TestRewriteExpiryBound checks both on a real server). A
+// ttl has passed (a lock's lease relies on it) and is gone within two
+// seconds after, give or take the write's network delay
+// (TestRewriteExpiryBound checks both on a real server). A
 // ttl of more than 30 days is sent as an absolute Unix time (now + ttl), as
 // memcached reads any larger number as one; memcached cannot express a time
 // past January 2038, and a later expiry is cut to it. A ttl of 0 is no
@@ -43,9 +44,10 @@
 //
 // One exception to "never early" lies in memcached itself: its clock is a
 // timer re-armed for one second after each tick, so its ticks drift later
-// and, about once every thousand ticks (more often on a busy host), it
-// advances two seconds at once. A key whose life spans that step is dropped
-// up to a second early. No exptime avoids it while keeping the bound above.
+// (by about a millisecond a tick on a busy host) and, each time the drift
+// crosses a second, the clock advances two seconds at once. A key whose life
+// spans that step is dropped up to a second early. No relative exptime
+// avoids it while keeping the two-second bound above.
 //
 // memcached cannot report the remaining ttl of a key: [Store.TTL] returns
 // [cache.ErrUnsupported]. To keep a key's ttl when Increment rewrites its
@@ -109,6 +111,32 @@
 // holding delta, without expiry. That is two round trips per Increment, and
 // more under contention on the key.
 //
+// # Item size limit
+//
+// memcached refuses an item larger than its item size limit (its -I
+// setting, 1 MiB by default, item_size_max in "stats settings"), and when
+// it refuses a set it also drops the key's old value. So the store checks
+// the size before it sends a write: an item counts its memcached key (see
+// "Keys"), its value and [ItemOverhead], 67 bytes (memcached 1.6's item
+// header, CAS unique, key terminator, flags and value terminator), against
+// [Options.MaxItemSize], [DefaultMaxItemSize] (1 MiB) unless set. Every
+// write that would exceed it (Set, SetMulti, Add, CompareAndSwap, and the
+// rewrites of Expire, ExtendIfEqual and Increment) fails with an error
+// matching [cache.ErrTooLarge] without being sent, and the key keeps its
+// old value. [Store.SetMulti] checks every item first and writes none of
+// them when one is too large. The check is exact to within 8 bytes: memcached
+// stores values up to 8 bytes longer than the store lets through (the 4
+// bytes of flags an item without expiry does not need, and 4 that only a
+// build with large client flags takes), never shorter ones.
+//
+// Set Options.MaxItemSize to the servers' -I (the smallest, if they
+// differ). The store does not learn it from the servers: the check before
+// every write would then hang on state that a server restart changes, and
+// gomemcache tells neither its servers nor which one holds a key.
+// When a server refuses an item all the same, its reply ("SERVER_ERROR object too
+// large for cache") matches [cache.ErrTooLarge] too; after a refused set,
+// the key has lost its old value (after a refused add or cas it has not).
+//
 // # Unsupported operations
 //
 //   - [Store.TTL] returns [cache.ErrUnsupported] (see "Expiry").
@@ -152,7 +180,8 @@
 // [Store.GetMulti] is one gomemcache GetMulti: one get request per server,
 // sent in parallel. gomemcache has no pipelining, so [Store.SetMulti], and
 // [Store.Delete] of several keys, make one call per key, up to
-// [Options.Concurrency] at once.
+// [Options.Concurrency] at once. SetMulti is not atomic: when a call fails,
+// the items of the others may be written (but see "Item size limit").
 //
 // gomemcache keeps only MaxIdleConns idle connections per server (2 by
 // default) and closes any other connection once its call is done, so under
