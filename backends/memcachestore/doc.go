@@ -2,10 +2,14 @@
 // client [github.com/bradfitz/gomemcache/memcache]. One client may spread
 // keys over several servers; the store works the same over one or many.
 //
-//	client := memcache.New("10.0.0.1:11211", "10.0.0.2:11211")
+//	addrs := []string{"10.0.0.1:11211", "10.0.0.2:11211"}
+//	client := memcache.New(addrs...)
 //	client.MaxIdleConns = 64 // see "Batches and connections" below
-//	store := memcachestore.New(client, nil)
+//	store := memcachestore.New(client, &memcachestore.Options{Servers: addrs})
 //	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+//	if err := users.Check(ctx); err != nil {
+//		log.Printf("memcached: %v", err) // see "Checking the servers" below
+//	}
 //
 // The client stays the caller's: [Store.Close] only marks the store closed
 // (later operations return [cache.ErrClosed]) and never closes the client.
@@ -133,9 +137,30 @@
 // differ). The store does not learn it from the servers: the check before
 // every write would then hang on state that a server restart changes, and
 // gomemcache tells neither its servers nor which one holds a key.
-// When a server refuses an item all the same, its reply ("SERVER_ERROR object too
+// [Store.Check] reports a server whose limit is below the option. When a
+// server refuses an item all the same, its reply ("SERVER_ERROR object too
 // large for cache") matches [cache.ErrTooLarge] too; after a refused set,
 // the key has lost its old value (after a refused add or cas it has not).
+//
+// # Checking the servers
+//
+// [Store.Check] (the [cache.Checker] that [cache.Cache.Check] calls) reads
+// "stats settings" from every server in [Options.Servers], over a
+// connection of its own bounded by ctx and the client's Timeout, and
+// reports one [*cache.SettingError] for each of:
+//
+//   - evictions on, memcached's default: under memory pressure memcached
+//     evicts items before they expire, a held lock or lease among them, and
+//     a second holder gets in. Start it with -M, under which a write that
+//     finds memory full fails instead (and a set that fails so drops the
+//     key's old value: give memcached memory enough);
+//   - item_size_max below Options.MaxItemSize (see "Item size limit");
+//   - cas_enabled no (-C): every operation built on cas fails.
+//
+// It reports no client setting: Timeout and MaxIdleConns (see "Contexts"
+// and "Batches and connections") change latency and how many connections
+// are dialled, not what the store guarantees. A server that cannot be
+// reached is an error, not a finding.
 //
 // # Unsupported operations
 //

@@ -103,3 +103,21 @@ func ExampleStore_Set() {
 	fmt.Println(errors.Is(err, cache.ErrTooLarge))
 	// Output: true
 }
+
+// Check reads each server's settings and reports those under which the
+// store cannot keep its guarantees. It needs servers, so it is only
+// compiled.
+func ExampleStore_Check() {
+	addrs := []string{"127.0.0.1:11211", "127.0.0.1:11212"}
+	client := memcache.New(addrs...)
+	defer client.Close()
+	store := memcachestore.New(client, &memcachestore.Options{Servers: addrs})
+
+	err := store.Check(context.Background())
+	switch {
+	case errors.Is(err, cache.ErrUnsafeConfig):
+		log.Printf("memcached settings: %v", err) // such as evictions=on: start memcached with -M
+	case err != nil:
+		log.Fatal(err) // a server could not be reached
+	}
+}

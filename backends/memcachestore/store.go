@@ -33,8 +33,14 @@ type Options struct {
 	// value, with ItemOverhead, need a larger item is refused before it is
 	// sent, with an error matching cache.ErrTooLarge, and the key's old
 	// value stays as it was. Set it no higher than the servers' limit: a
-	// set that the server refuses drops the key's old value.
+	// set that the server refuses drops the key's old value (Check reports
+	// a server whose limit is lower).
 	MaxItemSize int
+
+	// Servers are the addresses of the client's servers, as given to
+	// memcache.New. Only Check reads them: gomemcache does not tell which
+	// servers a client has. Without them, Check returns an error.
+	Servers []string
 }
 
 // DefaultMaxConcurrency caps the default of Options.Concurrency.
@@ -62,7 +68,8 @@ const ItemOverhead = 48 + 8 + 1 + 8 + 2
 type Store struct {
 	client      *memcache.Client
 	concurrency int
-	maxItem     int // Options.MaxItemSize, or its default
+	maxItem     int      // Options.MaxItemSize, or its default
+	servers     []string // Options.Servers
 	closed      atomic.Bool
 
 	// testHookAfterRead, when set (by tests only), runs in the read-modify-
@@ -85,6 +92,7 @@ func New(client *memcache.Client, opts *Options) *Store {
 		if opts.MaxItemSize > 0 {
 			s.maxItem = opts.MaxItemSize
 		}
+		s.servers = slices.Clone(opts.Servers)
 	}
 	return s
 }
