@@ -34,6 +34,10 @@ import (
 // never "never". The Cache never passes a negative ttl. A key that has expired must
 // never be returned by any method.
 //
+// Size: a store that limits the size of an item (Memcached) refuses a write
+// over the limit with ErrTooLarge before changing anything: the key keeps its
+// old value.
+//
 // The conformance suite in package cachetest checks every clause below.
 type Store interface {
 	// Get returns the value of key, or ErrNotFound on a miss.

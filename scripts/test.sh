@@ -247,7 +247,7 @@ start_memcached() {
 	for ((attempt = 1; attempt <= 3; attempt++)); do
 		pick_port
 		logf="$WORK/memcached-$PORT.log"
-		args=(-l 127.0.0.1 -p "$PORT" -U 0 -m 64 -I 16m)
+		args=(-l 127.0.0.1 -p "$PORT" -U 0 -m 64)
 		# memcached refuses to run as root unless told which user to be.
 		[[ $(id -u) -eq 0 ]] && args+=(-u root)
 		memcached "${args[@]}" </dev/null >"$logf" 2>&1 &

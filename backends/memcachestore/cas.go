@@ -137,7 +137,9 @@ func (s *Store) rewriteTTL(ctx context.Context, mkey string, compare bool, want 
 // overflow check and writes the result back as decimal text with a cas,
 // keeping the key's expiry (see the package documentation), retrying when
 // the cas loses a race. A missing key is created holding delta without
-// expiry (memcached's add).
+// expiry (memcached's add); so is a key whose expiry stamp says it is past
+// its ttl, which memcached may keep up to two seconds longer (a cas
+// replaces it).
 func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, error) {
 	mkey := encodeKey(key)
 	for {
@@ -156,16 +158,24 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (int64, 
 			return 0, err
 		}
 		n, ok := decimal.ParseInt64(it.Value)
-		if !ok {
-			return 0, cache.ErrNotInteger
-		}
 		if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
-			return 0, cache.ErrNotInteger
+			ok = false
 		}
-		n += delta
 		s.afterRead()
+		exptime, flags, expired := keptExpiry(it.Flags, time.Now())
+		switch {
+		case expired:
+			// Past its expiry, kept only by memcached's clock: as a
+			// missing key, it becomes delta without expiry, whatever it
+			// held.
+			n, exptime, flags = delta, 0, 0
+		case !ok:
+			return 0, cache.ErrNotInteger
+		default:
+			n += delta
+		}
 		it.Value = strconv.AppendInt(it.Value[:0], n, 10)
-		it.Expiration, it.Flags = keptExpiry(it.Flags, time.Now())
+		it.Expiration, it.Flags = exptime, flags
 		err = s.write(ctx, opCAS, it)
 		if err == nil {
 			return n, nil

@@ -125,6 +125,28 @@ func TestIncrementForeignFlags(t *testing.T) {
 	}
 }
 
+// TestIncrementPastStamp: a key whose expiry stamp has passed, which
+// memcached still holds (its clock ticks once a second; here the raw client
+// stored it without exptime), is a missing key to Increment: it becomes
+// delta, without expiry, whatever it held.
+func TestIncrementPastStamp(t *testing.T) {
+	s, client, k := testStore(t)
+	_, past := expiry(time.Second, time.Now().Add(-1500*time.Millisecond))
+	for i, held := range []string{"41", "not a number"} {
+		key := k("past" + strconv.Itoa(i))
+		if err := client.Set(&memcache.Item{Key: key, Value: []byte(held), Flags: past}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Increment(t.Context(), key, 5); n != 5 || err != nil {
+			t.Fatalf("Increment of a key holding %q past its stamp = %d, %v; want 5, nil (a fresh key)", held, n, err)
+		}
+		it, err := client.Get(key)
+		if err != nil || string(it.Value) != "5" || it.Flags != 0 {
+			t.Fatalf("after Increment: %+v, %v; want value 5, flags 0 (no expiry)", it, err)
+		}
+	}
+}
+
 // TestIncrementConcurrent: concurrent increments from several stores lose
 // nothing, and really did contend.
 func TestIncrementConcurrent(t *testing.T) {

@@ -26,6 +26,11 @@ func harness(addrs []string, exclusive bool) cachetest.Harness {
 		TTLResolution: time.Second,
 		TTLUnreadable: true,
 		NoClearPrefix: true,
+		// Values up to the default item size limit, less what memcached
+		// adds, under the longest memcached key: a stock server (-I 1m)
+		// holds them. A value of the whole limit fits under no key.
+		MaxValueSize: memcachestore.DefaultMaxItemSize - memcachestore.ItemOverhead - 250,
+		TooLargeSize: memcachestore.DefaultMaxItemSize,
 	}
 }
 

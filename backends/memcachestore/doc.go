@@ -2,10 +2,14 @@
 // client [github.com/bradfitz/gomemcache/memcache]. One client may spread
 // keys over several servers; the store works the same over one or many.
 //
-//	client := memcache.New("10.0.0.1:11211", "10.0.0.2:11211")
-//	client.MaxIdleConns = 64 // see "Connections" below
-//	store := memcachestore.New(client, nil)
+//	addrs := []string{"10.0.0.1:11211", "10.0.0.2:11211"}
+//	client := memcache.New(addrs...)
+//	client.MaxIdleConns = 64 // see "Batches and connections" below
+//	store := memcachestore.New(client, &memcachestore.Options{Servers: addrs})
 //	users := cache.New[int, User](store, &cache.Options[int, User]{Namespace: "users"})
+//	if err := users.Check(ctx); err != nil {
+//		log.Printf("memcached: %v", err) // see "Checking the servers" below
+//	}
 //
 // The client stays the caller's: [Store.Close] only marks the store closed
 // (later operations return [cache.ErrClosed]) and never closes the client.
@@ -33,27 +37,44 @@
 // seconds, so that a ttl of 1ms never becomes 0, which memcached reads as
 // "never expires", and one second is added: memcached's clock ticks once a
 // second, so an item stored for n seconds lives between n-1 and n, and one
-// stored for n+1 lives at least the n asked. A key never expires early (a
-// lock's lease relies on it) and lives at most two seconds longer than
-// asked. A ttl of more than 30 days is sent as an absolute Unix
-// time (now + ttl), as memcached reads any larger number as one; memcached
-// cannot express a time past January 2038, and a later expiry is cut to it.
-// A ttl of 0 is no expiry.
+// stored for n+1 lives at least the n asked. A key never expires before its
+// ttl has passed (a lock's lease relies on it) and is gone within two
+// seconds after, give or take the write's network delay
+// (TestRewriteExpiryBound checks both on a real server). A
+// ttl of more than 30 days is sent as an absolute Unix time (now + ttl), as
+// memcached reads any larger number as one; memcached cannot express a time
+// past January 2038, and a later expiry is cut to it. A ttl of 0 is no
+// expiry.
+//
+// One exception to "never early" lies in memcached itself: its clock is a
+// timer re-armed for one second after each tick, so its ticks drift later
+// (by about a millisecond a tick on a busy host) and, each time the drift
+// crosses a second, the clock advances two seconds at once. A key whose life
+// spans that step is dropped up to a second early. No relative exptime
+// avoids it while keeping the two-second bound above.
 //
 // memcached cannot report the remaining ttl of a key: [Store.TTL] returns
 // [cache.ErrUnsupported]. To keep a key's ttl when Increment rewrites its
 // value, the store records every item's absolute expiry in the item's 32-bit
 // flags, which memcached stores and returns but does not interpret: the tag
-// 0b101 in the top three bits, and the expiry in seconds since 2025 (0 for
-// no expiry). A rewrite sends the remaining time from that stamp, as read on
-// the rewriting client's clock: clients whose clocks disagree by a few
-// seconds keep the ttl to within those seconds. Flags written by other
-// clients (no tag, or a tag dating more than a day in the past, which no
-// live item has) are kept as they are by every rewrite, and their expiry is
-// unknown to it: Increment of such a key leaves it without expiry. For the
-// stamp to stay true, [Store.Expire] is a read and a cas that rewrites the
-// value with the new ttl rather than memcached's touch: it changes the
-// item's CAS unique, so a token read before an Expire conflicts after it.
+// 0b110 in the top three bits, and the expiry in 1/128 s, modulo 2^29 (a
+// period of 48 days, read as the time within a day before the reader's
+// clock and 47 days after); for ttls longer than 46 days, the tag 0b101 and
+// the expiry in seconds since 2025; 0 for no expiry. A rewrite sends the
+// remaining time from that stamp, rounded up, plus one second, as read on
+// the rewriting client's clock, so a rewritten key too stays past its
+// expiry and goes less than two seconds after it (whole-second stamps
+// could keep it three). Clients whose clocks disagree by a few seconds keep
+// the ttl to within those seconds. An Increment that finds a key whose stamp
+// has passed, which memcached keeps until its next tick, treats it as
+// missing: the key becomes delta, without expiry. Flags written by other
+// clients (neither tag, or the 0b101 tag dating more than a day in the
+// past, which no live item has) are kept as they are by every rewrite, and
+// their expiry is unknown to it: Increment of such a key leaves it without
+// expiry. For the stamp to stay true, [Store.Expire] is a read and a cas
+// that rewrites the value with the new ttl rather than memcached's touch:
+// it changes the item's CAS unique, so a token read before an Expire
+// conflicts after it.
 //
 // The stamp is the reason not to share keys with clients that interpret
 // flags themselves (pymemcache, php-memcached and spymemcached keep their
@@ -93,6 +114,53 @@
 // expiry, retrying on a lost race. A missing key is created with add,
 // holding delta, without expiry. That is two round trips per Increment, and
 // more under contention on the key.
+//
+// # Item size limit
+//
+// memcached refuses an item larger than its item size limit (its -I
+// setting, 1 MiB by default, item_size_max in "stats settings"), and when
+// it refuses a set it also drops the key's old value. So the store checks
+// the size before it sends a write: an item counts its memcached key (see
+// "Keys"), its value and [ItemOverhead], 67 bytes (memcached 1.6's item
+// header, CAS unique, key terminator, flags and value terminator), against
+// [Options.MaxItemSize], [DefaultMaxItemSize] (1 MiB) unless set. Every
+// write that would exceed it (Set, SetMulti, Add, CompareAndSwap, and the
+// rewrites of Expire, ExtendIfEqual and Increment) fails with an error
+// matching [cache.ErrTooLarge] without being sent, and the key keeps its
+// old value. [Store.SetMulti] checks every item first and writes none of
+// them when one is too large. The check is exact to within 8 bytes: memcached
+// stores values up to 8 bytes longer than the store lets through (the 4
+// bytes of flags an item without expiry does not need, and 4 that only a
+// build with large client flags takes), never shorter ones.
+//
+// Set Options.MaxItemSize to the servers' -I (the smallest, if they
+// differ). The store does not learn it from the servers: the check before
+// every write would then hang on state that a server restart changes, and
+// gomemcache tells neither its servers nor which one holds a key.
+// [Store.Check] reports a server whose limit is below the option. When a
+// server refuses an item all the same, its reply ("SERVER_ERROR object too
+// large for cache") matches [cache.ErrTooLarge] too; after a refused set,
+// the key has lost its old value (after a refused add or cas it has not).
+//
+// # Checking the servers
+//
+// [Store.Check] (the [cache.Checker] that [cache.Cache.Check] calls) reads
+// "stats settings" from every server in [Options.Servers], over a
+// connection of its own bounded by ctx and the client's Timeout, and
+// reports one [*cache.SettingError] for each of:
+//
+//   - evictions on, memcached's default: under memory pressure memcached
+//     evicts items before they expire, a held lock or lease among them, and
+//     a second holder gets in. Start it with -M, under which a write that
+//     finds memory full fails instead (and a set that fails so drops the
+//     key's old value: give memcached memory enough);
+//   - item_size_max below Options.MaxItemSize (see "Item size limit");
+//   - cas_enabled no (-C): every operation built on cas fails.
+//
+// It reports no client setting: Timeout and MaxIdleConns (see "Contexts"
+// and "Batches and connections") change latency and how many connections
+// are dialled, not what the store guarantees. A server that cannot be
+// reached is an error, not a finding.
 //
 // # Unsupported operations
 //
@@ -137,7 +205,8 @@
 // [Store.GetMulti] is one gomemcache GetMulti: one get request per server,
 // sent in parallel. gomemcache has no pipelining, so [Store.SetMulti], and
 // [Store.Delete] of several keys, make one call per key, up to
-// [Options.Concurrency] at once.
+// [Options.Concurrency] at once. SetMulti is not atomic: when a call fails,
+// the items of the others may be written (but see "Item size limit").
 //
 // gomemcache keeps only MaxIdleConns idle connections per server (2 by
 // default) and closes any other connection once its call is done, so under

@@ -177,15 +177,15 @@ func TestSetMultiRepeatedKey(t *testing.T) {
 func TestKeptExpiryForeignFlags(t *testing.T) {
 	now := time.Now()
 	for _, flags := range []uint32{1 << 31, 0xA0000001, 0xBFFFFFFF & 0xA0000000, 7} {
-		if exp, f := keptExpiry(flags, now); exp != 0 || f != flags {
-			t.Errorf("keptExpiry(%#x) = %d, %#x; want 0, the flags unchanged", flags, exp, f)
+		if exp, f, gone := keptExpiry(flags, now); exp != 0 || f != flags || gone {
+			t.Errorf("keptExpiry(%#x) = %d, %#x, %v; want 0, the flags unchanged, false", flags, exp, f, gone)
 		}
 	}
 	_, own := expiry(time.Hour, now)
 	if !isStamp(own, now) {
 		t.Fatalf("the store's own stamp %#x is not recognised", own)
 	}
-	if exp, f := keptExpiry(own, now); exp < 3590 || exp > 3602 || f != own {
+	if exp, f, _ := keptExpiry(own, now); exp < 3590 || exp > 3602 || f != own {
 		t.Fatalf("keptExpiry(own stamp) = %d, %#x; want about 3600 s, the stamp", exp, f)
 	}
 }

@@ -88,3 +88,36 @@ func ExampleStore_Clear() {
 	fmt.Println(errors.Is(err, cache.ErrUnsupported))
 	// Output: true
 }
+
+// A value too large for memcached's item size limit (Options.MaxItemSize,
+// 1 MiB by default, as memcached's -I) is refused before it is sent, so the
+// key's old value stays and this example runs without a server.
+func ExampleStore_Set() {
+	client := memcache.New("127.0.0.1:11211")
+	defer client.Close()
+	store := memcachestore.New(client, &memcachestore.Options{MaxItemSize: 1 << 20})
+	files := cache.New[string, []byte](store, nil)
+	defer files.Close()
+
+	err := files.Set(context.Background(), "big", make([]byte, 2<<20))
+	fmt.Println(errors.Is(err, cache.ErrTooLarge))
+	// Output: true
+}
+
+// Check reads each server's settings and reports those under which the
+// store cannot keep its guarantees. It needs servers, so it is only
+// compiled.
+func ExampleStore_Check() {
+	addrs := []string{"127.0.0.1:11211", "127.0.0.1:11212"}
+	client := memcache.New(addrs...)
+	defer client.Close()
+	store := memcachestore.New(client, &memcachestore.Options{Servers: addrs})
+
+	err := store.Check(context.Background())
+	switch {
+	case errors.Is(err, cache.ErrUnsafeConfig):
+		log.Printf("memcached settings: %v", err) // such as evictions=on: start memcached with -M
+	case err != nil:
+		log.Fatal(err) // a server could not be reached
+	}
+}

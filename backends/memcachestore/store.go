@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,10 +25,41 @@ type Options struct {
 	// most DefaultMaxConcurrency, so that a batch does not open connections
 	// that the client would close again.
 	Concurrency int
+
+	// MaxItemSize is the largest item, in bytes, that the memcached
+	// servers store: their -I setting (item_size_max in "stats
+	// settings"); the smallest, if they differ. The default is
+	// DefaultMaxItemSize, memcached's own default. A write whose key and
+	// value, with ItemOverhead, need a larger item is refused before it is
+	// sent, with an error matching cache.ErrTooLarge, and the key's old
+	// value stays as it was. Set it no higher than the servers' limit: a
+	// set that the server refuses drops the key's old value (Check reports
+	// a server whose limit is lower).
+	MaxItemSize int
+
+	// Servers are the addresses of the client's servers, as given to
+	// memcache.New. Only Check reads them: gomemcache does not tell which
+	// servers a client has. Without them, Check returns an error.
+	Servers []string
 }
 
 // DefaultMaxConcurrency caps the default of Options.Concurrency.
 const DefaultMaxConcurrency = 32
+
+// DefaultMaxItemSize is the default of Options.MaxItemSize: 1 MiB,
+// memcached's default item size limit (-I 1m).
+const DefaultMaxItemSize = 1 << 20
+
+// ItemOverhead is what an item takes in memcached's memory besides its key
+// and value, as memcached 1.6 counts it against the item size limit on a
+// 64-bit host: a 48-byte item header, the 8-byte CAS unique, the NUL that
+// ends the key, the client flags (4 bytes, or 8 on a build with large client
+// flags) and the "\r\n" after the value. The largest value that fits under
+// a memcached key of n bytes is Options.MaxItemSize - ItemOverhead - n: a
+// value up to MaxItemSize - ItemOverhead - 250 fits under any key, since no
+// memcached key (after the encoding described in the package documentation)
+// is longer than 250 bytes. memcached itself may accept up to 8 bytes more.
+const ItemOverhead = 48 + 8 + 1 + 8 + 2
 
 // Store is a cache.Store over a gomemcache client, which may spread keys over
 // several servers. It is safe for concurrent use. See the package
@@ -36,6 +68,8 @@ const DefaultMaxConcurrency = 32
 type Store struct {
 	client      *memcache.Client
 	concurrency int
+	maxItem     int      // Options.MaxItemSize, or its default
+	servers     []string // Options.Servers
 	closed      atomic.Bool
 
 	// testHookAfterRead, when set (by tests only), runs in the read-modify-
@@ -52,9 +86,13 @@ func New(client *memcache.Client, opts *Options) *Store {
 	if client == nil {
 		panic("memcachestore: New with a nil client")
 	}
-	s := &Store{client: client}
+	s := &Store{client: client, maxItem: DefaultMaxItemSize}
 	if opts != nil {
 		s.concurrency = opts.Concurrency
+		if opts.MaxItemSize > 0 {
+			s.maxItem = opts.MaxItemSize
+		}
+		s.servers = slices.Clone(opts.Servers)
 	}
 	return s
 }
@@ -126,12 +164,24 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 
 // SetMulti sets every item, each with its own ttl. gomemcache has no
 // pipelining: the items are set by up to Options.Concurrency calls at once.
-// It is not atomic: on error some items may be written.
+// It is not atomic: on error some items may be written. But when an item is
+// too large for Options.MaxItemSize, SetMulti writes none of them and
+// returns an error matching cache.ErrTooLarge.
 func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
 	if len(items) == 1 {
 		return s.Set(ctx, items[0].Key, items[0].Value, items[0].TTL)
 	}
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
 	items = lastOfEachKey(items)
+	mkeys := make([]string, len(items))
+	for i, it := range items {
+		mkeys[i] = encodeKey(it.Key)
+		if err := s.checkSize(mkeys[i], it.Value); err != nil {
+			return fmt.Errorf("item %q: %w", it.Key, err)
+		}
+	}
 	inline := s.inline(ctx)
 	if !inline {
 		// The calls may outlive this one: copy what they read.
@@ -142,7 +192,7 @@ func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
 	}
 	return s.each(ctx, inline, len(items), func(i int) error {
 		it := &items[i]
-		return s.client.Set(newItem(encodeKey(it.Key), it.Value, it.TTL))
+		return refusedAsTooLarge(s.client.Set(newItem(mkeys[i], it.Value, it.TTL)))
 	})
 }
 
@@ -364,10 +414,16 @@ const (
 	opFlushAll
 )
 
-// write runs the call o on it under ctx.
+// write runs the call o on it under ctx. A set, add or cas whose item is too
+// large is refused before it is sent.
 func (s *Store) write(ctx context.Context, o op, it *memcache.Item) error {
 	if err := s.enter(ctx); err != nil {
 		return err
+	}
+	if o == opSet || o == opAdd || o == opCAS {
+		if err := s.checkSize(it.Key, it.Value); err != nil {
+			return err
+		}
 	}
 	if s.inline(ctx) {
 		return ctxErr(ctx, s.do(o, it))
@@ -383,16 +439,41 @@ func (s *Store) write(ctx context.Context, o op, it *memcache.Item) error {
 func (s *Store) do(o op, it *memcache.Item) error {
 	switch o {
 	case opSet:
-		return s.client.Set(it)
+		return refusedAsTooLarge(s.client.Set(it))
 	case opAdd:
-		return s.client.Add(it)
+		return refusedAsTooLarge(s.client.Add(it))
 	case opCAS:
-		return s.client.CompareAndSwap(it)
+		return refusedAsTooLarge(s.client.CompareAndSwap(it))
 	case opDelete:
 		return s.client.Delete(it.Key)
 	default:
 		return s.client.FlushAll()
 	}
+}
+
+// checkSize returns an error matching cache.ErrTooLarge when the item of
+// the memcached key mkey and value would be larger than Options.MaxItemSize.
+func (s *Store) checkSize(mkey string, value []byte) error {
+	if n := len(mkey) + len(value) + ItemOverhead; n > s.maxItem {
+		return fmt.Errorf("%w: a %d-byte key and a %d-byte value make a %d-byte memcached item, over Options.MaxItemSize (%d)",
+			cache.ErrTooLarge, len(mkey), len(value), n, s.maxItem)
+	}
+	return nil
+}
+
+// serverTooLarge is memcached's reply to a write whose item is over its -I
+// limit. gomemcache has no error value for it: it returns an error whose
+// text quotes the reply line.
+const serverTooLarge = "SERVER_ERROR object too large for cache"
+
+// refusedAsTooLarge makes err, when it is memcached's refusal of an item
+// over its size limit, match cache.ErrTooLarge. It happens only when the
+// server's limit is below Options.MaxItemSize.
+func refusedAsTooLarge(err error) error {
+	if err != nil && strings.Contains(err.Error(), serverTooLarge) {
+		return fmt.Errorf("%w: the server's item size limit (-I) is below Options.MaxItemSize: %w", cache.ErrTooLarge, err)
+	}
+	return err
 }
 
 // each runs fn(0) ... fn(n-1), at most the store's concurrency at once, under

@@ -193,11 +193,16 @@ func TestMultiSpread(t *testing.T) {
 	}
 }
 
+// TestLargeValue stores the largest value that fits under its key with the
+// default Options.MaxItemSize, which a stock memcached (-I 1m) holds, and
+// reads it back. TestItemSizeLimit checks the edges.
 func TestLargeValue(t *testing.T) {
 	s, _, k := testStore(t)
+	key := k("big")
 	v := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	mustSet(t, s, k("big"), v, time.Minute)
-	wantValue(t, s, k("big"), v)
+	v = v[:DefaultMaxItemSize-ItemOverhead-len(key)]
+	mustSet(t, s, key, v, time.Minute)
+	wantValue(t, s, key, v)
 }
 
 func TestClosed(t *testing.T) {

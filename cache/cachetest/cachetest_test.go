@@ -34,13 +34,16 @@ func TestSuiteSelfCheckCoarse(t *testing.T) {
 	const res = 100 * time.Millisecond
 	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore: func(*testing.T) cache.Store {
-			return &refStore{b: newRefBackend(res, ""), ttlUnreadable: true, noClearPrefix: true}
+			b := newRefBackend(res, "")
+			b.maxValue = 4096
+			return &refStore{b: b, ttlUnreadable: true, noClearPrefix: true}
 		},
 		Exclusive:     true,
 		TTLResolution: res,
 		TTLUnreadable: true,
 		NoClearPrefix: true,
 		MaxValueSize:  4096,
+		TooLargeSize:  4097,
 		MaxKeySize:    250,
 	})
 }
@@ -60,10 +63,12 @@ func TestFaulty(t *testing.T) {
 	// checks that wait for keys to expire can see a wrong ttl.
 	fault, unreadable := strings.CutSuffix(fault, "+ttl-unreadable")
 	b := newRefBackend(0, fault)
+	b.maxValue = 1 << 20
 	cachetest.RunConformanceTests(t, cachetest.Harness{
 		NewStore:      func(*testing.T) cache.Store { return &refStore{b: b, ttlUnreadable: unreadable} },
 		Exclusive:     true,
 		TTLUnreadable: unreadable,
+		TooLargeSize:  1<<20 + 1,
 	})
 }
 
@@ -99,6 +104,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"no-wake", "Notifier/WakeOtherStore", "Notifier/WakeOtherStore"},
 		{"fence-dies-with-key", "Fencer/Cycles", "Fencer/Cycles"},
 		{"get-stale", "Concurrency/Linearizable", "Concurrency/Linearizable"},
+		{"too-large-drops", "Values/TooLarge", "Values/TooLarge"},
 	}
 	for _, f := range faults {
 		t.Run(f.fault+"/"+f.fails, func(t *testing.T) {

@@ -45,7 +45,8 @@
 // prefix (exactly the keys that start with it, with glob and regexp
 // characters in it) and of the whole store; Gets and CompareAndSwap
 // (present and absent tokens, every way a token goes stale);
-// DeleteIfEqual and ExtendIfEqual; binary, empty and large values; awkward
+// DeleteIfEqual and ExtendIfEqual; binary, empty and large values, and
+// values over a size limit ([cache.ErrTooLarge], the old value kept); awkward
 // keys (spaces, CRLF, unicode, long keys differing only in their tail);
 // races of 100 goroutines on Add, CompareAndSwap, DeleteIfEqual and
 // Increment, which must have exactly one winner (or the exact sum); a

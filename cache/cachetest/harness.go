@@ -34,9 +34,16 @@ type Harness struct {
 	// cache.ErrUnsupported (Memcached).
 	NoClearPrefix bool
 
-	// MaxValueSize is the largest value the store must hold; zero means
-	// 1 MiB.
+	// MaxValueSize is the largest value the store must hold, under any key
+	// the suite uses; zero means 1 MiB.
 	MaxValueSize int
+
+	// TooLargeSize, when positive, is the size of a value the store
+	// refuses under any key the suite uses (Memcached's item size limit):
+	// every write of it (Set, SetMulti, Add, CompareAndSwap) must fail with
+	// an error matching cache.ErrTooLarge and leave the key as it was. Zero
+	// means the store has no such limit, and the case is skipped.
+	TooLargeSize int
 
 	// MaxKeySize is the longest key the suite uses; zero means 1000 bytes.
 	MaxKeySize int

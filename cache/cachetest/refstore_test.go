@@ -21,8 +21,9 @@ import (
 // under a mutex. It is the reference the suite is checked against, kept
 // simple rather than fast.
 type refBackend struct {
-	res   time.Duration // expiry resolution; 0 = exact
-	fault string        // a deliberate bug, to check that the suite catches it
+	res      time.Duration // expiry resolution; 0 = exact
+	fault    string        // a deliberate bug, to check that the suite catches it
+	maxValue int           // the largest value written; 0 = no limit
 
 	mu       sync.Mutex
 	items    map[string]refItem
@@ -93,6 +94,19 @@ func (b *refBackend) expiry(ttl time.Duration) time.Time {
 	return now.Truncate(b.res).Add(steps * b.res)
 }
 
+// tooLarge reports whether value is over the backend's size limit. With the
+// fault "too-large-drops", it drops the old value of key first, as memcached
+// does when it refuses a set.
+func (b *refBackend) tooLarge(key string, value []byte) bool {
+	if b.maxValue <= 0 || len(value) <= b.maxValue {
+		return false
+	}
+	if b.fault == "too-large-drops" {
+		delete(b.items, key)
+	}
+	return true
+}
+
 func (b *refBackend) copyValue(v []byte) []byte {
 	if b.fault == "alias" {
 		return v
@@ -159,6 +173,9 @@ func (s *refStore) Set(ctx context.Context, key string, value []byte, ttl time.D
 		return err
 	}
 	defer s.leave()
+	if s.b.tooLarge(key, value) {
+		return cache.ErrTooLarge
+	}
 	exp := s.b.expiry(ttl)
 	if it, ok := s.b.get(key); ok && s.b.fault == "set-keeps-ttl" {
 		exp = it.exp
@@ -173,6 +190,11 @@ func (s *refStore) SetMulti(ctx context.Context, items []cache.Item) error {
 	}
 	defer s.leave()
 	for _, it := range items {
+		if s.b.tooLarge(it.Key, it.Value) {
+			return cache.ErrTooLarge
+		}
+	}
+	for _, it := range items {
 		s.b.put(it.Key, it.Value, s.b.expiry(it.TTL))
 	}
 	return nil
@@ -185,6 +207,9 @@ func (s *refStore) Add(ctx context.Context, key string, value []byte, ttl time.D
 	defer s.leave()
 	if _, ok := s.b.get(key); ok {
 		return cache.ErrExists
+	}
+	if s.b.tooLarge(key, value) {
+		return cache.ErrTooLarge
 	}
 	if s.b.fault == "add-not-atomic" {
 		// Check, then set: another Add may slip in between.
@@ -337,6 +362,9 @@ func (s *refStore) CompareAndSwap(ctx context.Context, key string, value []byte,
 	}
 	if !unchanged {
 		return cache.ErrConflict
+	}
+	if s.b.tooLarge(key, value) {
+		return cache.ErrTooLarge
 	}
 	s.b.put(key, value, s.b.expiry(ttl))
 	return nil

@@ -90,6 +90,40 @@ func (s *suite) testValues(t *testing.T) {
 			e.wantMiss(set)
 		})
 	}
+	s.run(t, "TooLarge", func(e *env) {
+		if e.h.TooLargeSize <= 0 {
+			e.t.Skip("Harness.TooLargeSize is 0: the store has no size limit")
+		}
+		big := randomBytes(e.h.TooLargeSize)
+		old := []byte("old")
+		tooLarge := func(op string, err error) {
+			e.t.Helper()
+			if !errors.Is(err, cache.ErrTooLarge) {
+				e.t.Errorf("%s of a %d-byte value: got %v; want ErrTooLarge", op, len(big), err)
+			}
+		}
+		set, multi, add, cas, absent := e.key("set"), e.key("multi"), e.key("add"), e.key("cas"), e.key("cas-absent")
+
+		e.mustSet(set, old, 0)
+		tooLarge("Set", e.s.Set(e.ctx, set, big, 0))
+		e.wantValue(set, old)
+
+		e.mustSet(multi, old, 0)
+		tooLarge("SetMulti", e.s.SetMulti(e.ctx, []cache.Item{{Key: multi, Value: big}}))
+		e.wantValue(multi, old)
+		tooLarge("SetMulti of two", e.s.SetMulti(e.ctx, []cache.Item{{Key: multi, Value: big}, {Key: set, Value: old}}))
+		e.wantValue(multi, old)
+
+		tooLarge("Add", e.s.Add(e.ctx, add, big, 0))
+		e.wantMiss(add)
+
+		e.mustSet(cas, old, 0)
+		_, tok := e.mustGets(cas)
+		tooLarge("CompareAndSwap", e.s.CompareAndSwap(e.ctx, cas, big, tok, 0))
+		e.wantValue(cas, old)
+		tooLarge("CompareAndSwap(absent token)", e.s.CompareAndSwap(e.ctx, absent, big, cache.AbsentToken(), 0))
+		e.wantMiss(absent)
+	})
 	s.run(t, "Ownership", func(e *env) {
 		// The store keeps its own copy of what it is given and hands out
 		// slices the caller owns (codec.Bytes relies on it).

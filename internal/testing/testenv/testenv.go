@@ -146,8 +146,10 @@ func StartRedis(t testing.TB, extra ...string) *Server {
 }
 
 // StartMemcached starts a private memcached on a free 127.0.0.1 port, with
-// the extra flags if any (such as "-C", no CAS), and waits until it answers.
-// It is killed when the test ends.
+// memcached's defaults but for 64 MB of memory and no UDP (so the item size
+// limit is the stock 1 MiB), and the extra flags if any (such as "-C", no
+// CAS; "-M", no evictions; "-I", "2m", the item size limit), and waits until
+// it answers. It is killed when the test ends.
 func StartMemcached(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return startServer(t, "memcached", RequireBinary(t, "memcached"), extra...)
@@ -260,7 +262,7 @@ func (s *Server) args() []string {
 		// it is written on the first start and kept across restarts.
 		return []string{s.sentinelConf(), "--sentinel"}
 	}
-	args := []string{"-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "64", "-I", "16m"}
+	args := []string{"-l", "127.0.0.1", "-p", p, "-U", "0", "-m", "64"}
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root") // memcached refuses to run as root otherwise
 	}

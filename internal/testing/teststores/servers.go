@@ -56,7 +56,7 @@ func newMemcached(t testing.TB, addrs []string) cache.Store {
 	client := memcache.New(addrs...)
 	client.MaxIdleConns = 64
 	client.Timeout = 2 * time.Second
-	return closing(t, memcachestore.New(client, nil), client.Close)
+	return closing(t, memcachestore.New(client, &memcachestore.Options{Servers: addrs}), client.Close)
 }
 
 // DeadAddr returns a loopback address where nothing listens: a port that
