@@ -191,6 +191,15 @@
 // goroutine, set the client's Timeout no longer than half the shortest
 // deadline you use (for example the Cache's Options.Timeout).
 //
+// # Lost replies
+//
+// gomemcache never sends a command twice. A write whose connection fails
+// after the command may have reached the server (any network error but a
+// failure to connect), or whose context ends while the call goes on in the
+// background, returns an error matching cache.ErrUncertain: the server may
+// or may not have applied it. The conformance suite checks a linearizable
+// history under lost replies through a fault proxy.
+//
 // # Several servers
 //
 // gomemcache hashes each key to one server and never fails over: while a

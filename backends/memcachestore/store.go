@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -192,7 +194,7 @@ func (s *Store) SetMulti(ctx context.Context, items []cache.Item) error {
 	}
 	return s.each(ctx, inline, len(items), func(i int) error {
 		it := &items[i]
-		return refusedAsTooLarge(s.client.Set(newItem(mkeys[i], it.Value, it.TTL)))
+		return uncertain(refusedAsTooLarge(s.client.Set(newItem(mkeys[i], it.Value, it.TTL))))
 	})
 }
 
@@ -245,7 +247,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 		keys = slices.Clone(keys) // the calls may outlive this one
 	}
 	err := s.each(ctx, inline, len(keys), func(i int) error {
-		err := s.client.Delete(encodeKey(keys[i]))
+		err := uncertain(s.client.Delete(encodeKey(keys[i])))
 		if err == nil {
 			n.Add(1)
 		} else if !errors.Is(err, memcache.ErrCacheMiss) {
@@ -433,19 +435,45 @@ func (s *Store) write(ctx context.Context, o op, it *memcache.Item) error {
 	c := *it
 	c.Value = bytes.Clone(it.Value)
 	_, err := await(ctx, func() (struct{}, error) { return struct{}{}, s.do(o, &c) })
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// ctx ended first: the write goes on in the background.
+		return fmt.Errorf("%w: %w", cache.ErrUncertain, err)
+	}
+	return err
+}
+
+// uncertain wraps with cache.ErrUncertain the error of a write that failed
+// after it may have reached the server: any network error but a failure to
+// connect. memcached's own replies (not stored, exists, not found, server
+// errors) and gomemcache's checks are answers, returned as they are.
+func uncertain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		oe  *net.OpError
+		cte *memcache.ConnectTimeoutError
+		ne  net.Error
+	)
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial", errors.As(err, &cte), errors.Is(err, memcache.ErrNoServers):
+		return err // nothing was sent
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
+		return fmt.Errorf("%w: %w", cache.ErrUncertain, err)
+	}
 	return err
 }
 
 func (s *Store) do(o op, it *memcache.Item) error {
 	switch o {
 	case opSet:
-		return refusedAsTooLarge(s.client.Set(it))
+		return uncertain(refusedAsTooLarge(s.client.Set(it)))
 	case opAdd:
-		return refusedAsTooLarge(s.client.Add(it))
+		return uncertain(refusedAsTooLarge(s.client.Add(it)))
 	case opCAS:
-		return refusedAsTooLarge(s.client.CompareAndSwap(it))
+		return uncertain(refusedAsTooLarge(s.client.CompareAndSwap(it)))
 	case opDelete:
-		return s.client.Delete(it.Key)
+		return uncertain(s.client.Delete(it.Key))
 	default:
 		return s.client.FlushAll()
 	}
@@ -512,6 +540,10 @@ func (s *Store) each(ctx context.Context, inline bool, n int, fn func(i int) err
 		_, err = run()
 	} else {
 		_, err = await(ctx, run)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// ctx ended first: the writes go on in the background.
+			return fmt.Errorf("%w: %w", cache.ErrUncertain, err)
+		}
 	}
 	return ctxErr(ctx, err)
 }

@@ -202,22 +202,23 @@ const linForever = math.MaxInt64 / 2
 // makes are checked in milliseconds.
 const linCheckTimeout = time.Minute
 
-func (s *suite) testLinearizable(e *env) { s.linearizable(e, false) }
+func (s *suite) testLinearizable(e *env) { s.linearizable(e, e.clients(), false) }
 
 // testLinearizableLostReplies is testLinearizable with the replies of
 // writes lost at random (Harness.DropReplies).
 func (s *suite) testLinearizableLostReplies(e *env) {
+	stores := e.clients() // before the faults: it writes a probe
 	stop := s.h.DropReplies(e.t)
 	defer stop()
-	s.linearizable(e, true)
+	s.linearizable(e, stores, true)
 }
 
-// linearizable runs the linearizability check. With lossy, the replies of
-// writes are being lost: a write that fails with cache.ErrUncertain is kept
-// with an unknown outcome, a read that fails is left out (it changed
-// nothing), and the check fails unless some write was uncertain.
-func (s *suite) linearizable(e *env, lossy bool) {
-	stores := e.clients()
+// linearizable runs the linearizability check on stores. With lossy, the
+// replies of writes are being lost: a write that fails with
+// cache.ErrUncertain is kept with an unknown outcome, a read that fails is
+// left out (it changed nothing), and the check fails unless some write was
+// uncertain.
+func (s *suite) linearizable(e *env, stores []cache.Store, lossy bool) {
 	const workers, ops = 8, 120
 	var uncertain atomic.Int64
 	defer func() {
