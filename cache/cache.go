@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type shared[K comparable, V any] struct {
 	key            func(K) string
 	codec          codec.Codec[V]
 	defaultTTL     time.Duration // Options.TTL
+	raw            bool          // Options.Raw
 	timeout        time.Duration
 	computeTimeout time.Duration
 	flights        singleflight.Group
@@ -65,6 +67,7 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 		key:            o.Key,
 		codec:          o.Codec,
 		defaultTTL:     o.TTL,
+		raw:            o.Raw,
 		timeout:        o.Timeout,
 		computeTimeout: o.ComputeTimeout,
 	}
@@ -191,13 +194,60 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error)
 		}
 		return v, false, c.fail("get", key, err)
 	}
-	v, err = c.codec.Decode(data)
+	v, found, err = c.decodeValue(data, time.Now)
 	if err != nil {
 		c.stats.decodeErrors.Add(1)
 		return v, false, c.fail("get", key, err)
 	}
+	if !found {
+		c.stats.misses.Add(1)
+		return v, false, nil
+	}
 	c.stats.hits.Add(1)
 	return v, true, nil
+}
+
+// decodeValue decodes what a plain read found: plain bytes are a value; an
+// entry is a value while it is fresh, and a miss when it holds only a lease,
+// a cached "not found", or a value past its logical expiry. now is called
+// only for entries with a logical expiry.
+func (c *Cache[K, V]) decodeValue(data []byte, now func() time.Time) (v V, found bool, err error) {
+	if c.raw || !isEntry(data) {
+		v, err = c.codec.Decode(data)
+		return v, err == nil, err
+	}
+	m, payload, err := parseEntry(data)
+	if err != nil {
+		return v, false, err
+	}
+	if m.flags&flagValue == 0 || (m.freshUntil != 0 && now().UnixMilli() >= m.freshUntil) {
+		return v, false, nil
+	}
+	v, err = c.decodePayload(m, payload)
+	return v, err == nil, err
+}
+
+// decodePayload decodes the value of an entry.
+func (c *Cache[K, V]) decodePayload(m entryMeta, payload []byte) (V, error) {
+	if m.flags&flagCompressed != 0 {
+		var zero V
+		return zero, fmt.Errorf("%w: %w: compressed entries are not supported by this version", codec.ErrDecode, errEntry)
+	}
+	return c.codec.Decode(payload)
+}
+
+// encodeValue returns the bytes a plain write stores for v: the codec's,
+// or, when they start with the entry magic byte (and the cache is not Raw),
+// an entry holding them, so that no read takes them for an entry. With
+// withID (CompareAndSwap), it is always an entry, with a fresh id (unless
+// the cache is Raw).
+func (c *Cache[K, V]) encodeValue(v V, withID bool) ([]byte, error) {
+	data, err := c.codec.Encode(v)
+	if err != nil || c.raw || (!withID && !isEntry(data)) {
+		return data, err
+	}
+	m := entryMeta{flags: flagValue, written: time.Now().UnixMilli(), id: newID()}
+	return appendEntry(make([]byte, 0, entryHeaderLen+len(data)), m, data), nil
 }
 
 // GetMulti returns the values of keys that are in the cache; misses are
@@ -230,10 +280,14 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 			misses++
 			continue
 		}
-		v, err := c.codec.Decode(data)
+		v, found, err := c.decodeValue(data, time.Now)
 		if err != nil {
 			c.stats.decodeErrors.Add(1)
 			errs = append(errs, c.fail("get-multi", skeys[i], err))
+			continue
+		}
+		if !found {
+			misses++
 			continue
 		}
 		hits++
@@ -254,7 +308,7 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
 	if err != nil {
 		return c.fail("set", key, err)
 	}
-	data, err := c.codec.Encode(v)
+	data, err := c.encodeValue(v, false)
 	if err != nil {
 		return c.fail("set", key, err)
 	}
@@ -282,7 +336,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 		if err != nil {
 			return c.fail("set-multi", key, err)
 		}
-		data, err := c.codec.Encode(v)
+		data, err := c.encodeValue(v, false)
 		if err != nil {
 			return c.fail("set-multi", key, err)
 		}
@@ -312,7 +366,7 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
 	if err != nil {
 		return c.fail("add", key, err)
 	}
-	data, err := c.codec.Encode(v)
+	data, err := c.encodeValue(v, false)
 	if err != nil {
 		return c.fail("add", key, err)
 	}
@@ -441,8 +495,11 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 }
 
 // Gets returns the value of k, whether it was found, and a token for
-// CompareAndSwap. On a miss the token is the absent token. A value that
-// fails to decode is an error wrapping codec.ErrDecode.
+// CompareAndSwap. On a miss the token is the absent token, except when the
+// key holds an entry without a value (a computation's lease, a cached "not
+// found", a value past its logical expiry): then it is the token of that
+// entry, and a CompareAndSwap with it replaces it. A value that fails to
+// decode is an error wrapping codec.ErrDecode.
 func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Token, err error) {
 	key, err := c.buildKey(k)
 	if err != nil {
@@ -458,10 +515,16 @@ func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Tok
 		}
 		return v, false, token, c.fail("gets", key, err)
 	}
-	v, err = c.codec.Decode(data)
+	v, found, err = c.decodeValue(data, time.Now)
 	if err != nil {
 		c.stats.decodeErrors.Add(1)
 		return v, false, token, c.fail("gets", key, err)
+	}
+	if !found {
+		// A lease, a cached "not found" or an expired value: a miss, but
+		// the key is not absent, and the token says so.
+		c.stats.misses.Add(1)
+		return v, false, token, nil
 	}
 	c.stats.hits.Add(1)
 	return v, true, token, nil
@@ -470,6 +533,11 @@ func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Tok
 // CompareAndSwap stores v under k with the cache's TTL only if k is
 // unchanged since token was read by Gets; for the absent token, only if k is
 // still absent. Otherwise it returns an error matching ErrConflict.
+//
+// Unless the cache is Raw, v is written as an entry with a fresh random id
+// (28 bytes before the codec's): a write whose reply was lost
+// (ErrUncertain) is then recognised by reading it back, as lock.Update
+// does.
 func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) error {
 	key, err := c.buildKey(k)
 	if err != nil {
@@ -479,7 +547,7 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}
-	data, err := c.codec.Encode(v)
+	data, err := c.encodeValue(v, true)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}

@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -27,6 +29,30 @@ func addFenced(ctx context.Context, s Store, key string, value []byte, ttl time.
 		return fence, true, err
 	}
 	return 0, false, addLease(ctx, s, key, value, ttl)
+}
+
+// swapIfEqual is Swapper.SwapIfEqual where the store has it, else Gets,
+// a comparison, and CompareAndSwap with the token read, which is as
+// atomic: the write happens only if the key is unchanged since the read.
+func swapIfEqual(ctx context.Context, s Store, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if sw, ok := s.(Swapper); ok {
+		return sw.SwapIfEqual(ctx, key, old, value, ttl)
+	}
+	cur, tok, err := s.Gets(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(cur, old) {
+		return false, nil
+	}
+	err = s.CompareAndSwap(ctx, key, value, tok, ttl)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // wakeRegistry wakes the watchers of a record in this process when a

@@ -52,6 +52,10 @@ var (
 	// refuses it before sending, so the key's old value is left as it was.
 	ErrTooLarge = errors.New("cache: value too large for the store")
 
+	// ErrRaw is returned by operations that need entry headers on a cache
+	// made with Options.Raw.
+	ErrRaw = errors.New("cache: a Raw cache stores no entries")
+
 	// ErrUnsafeConfig is wrapped by every finding of a Check: a server or
 	// client setting under which the store cannot keep a guarantee of this
 	// module (see Checker).

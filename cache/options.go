@@ -38,6 +38,17 @@ type Options[K comparable, V any] struct {
 	// ComputeTimeout bounds the shared computation of GetOrCompute, which
 	// runs detached from its callers' contexts; the default is one minute.
 	ComputeTimeout time.Duration
+
+	// Raw makes every write store the codec's bytes as they are, and every
+	// read take what it finds for the codec's bytes: no entry headers (see
+	// the package documentation, Entries), for keys that programs other
+	// than this module must read as plain values. A []byte value that
+	// starts with the byte 0xC1 is then stored as it is. Packages that need
+	// entries refuse a Raw cache with an error matching ErrRaw (memo's
+	// leases, negative caching, refresh-ahead); CompareAndSwap writes
+	// plain bytes, so a write whose reply was lost cannot be recognised
+	// (lock.Update returns ErrUncertain).
+	Raw bool
 }
 
 // DefaultComputeTimeout is the bound of a GetOrCompute computation when

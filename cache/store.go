@@ -218,3 +218,17 @@ type Checker interface {
 	// reached) is returned as it is. Check changes nothing.
 	Check(ctx context.Context) error
 }
+
+// Swapper is an optional interface of a Store that replaces a value only if
+// the key holds exactly the bytes given, in one step: how memo ends a
+// computation's lease with its value (the lease entry holds a unique
+// token, so comparing bytes is exact). Stores without it get a fallback
+// (Gets, compare, CompareAndSwap: two round trips, as atomic).
+type Swapper interface {
+	// SwapIfEqual stores value with ttl (0: no expiry) only if key holds
+	// exactly old, atomically, and reports whether it did. A store that
+	// implements Notifier then wakes the watchers of key, whether or not it
+	// swapped: the lease the caller held ends either way, and its waiters
+	// must look again.
+	SwapIfEqual(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+}

@@ -216,7 +216,8 @@ func ctxErr(ctx context.Context) error {
 //     (true, nil), unless ctx has ended or the fencing token is unknown,
 //     when it deletes its token and reports the error;
 //   - another holder's token: (false, nil), the lock is busy;
-//   - no token: the write did not land; TryAcquire tries once more;
+//   - no token: the write did not land; TryAcquire tries again (twice at
+//     most);
 //   - the read fails too: it deletes its token, best effort, and reports
 //     the error.
 //
@@ -251,7 +252,7 @@ func (l *RedLock) TryAcquire(ctx context.Context) (bool, error) {
 		case settledBusy:
 			return false, nil
 		case settledFree:
-			if attempt == 0 && ctx.Err() == nil {
+			if attempt < 2 && ctx.Err() == nil {
 				// The write did not land: the lock is free. Try once more.
 				start = time.Now()
 				fence, err = l.add(ctx, token)
@@ -297,6 +298,9 @@ func (l *RedLock) settle(ctx context.Context, token []byte) settled {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(l.opts.ReleaseTimeout, settleTimeout))
 	defer cancel()
 	cur, err := l.rec.Get(dctx)
+	for try := 1; try < 3 && err != nil && !errors.Is(err, cache.ErrNotFound) && dctx.Err() == nil; try++ {
+		cur, err = l.rec.Get(dctx) // a read is safe to repeat
+	}
 	switch {
 	case err == nil && bytes.Equal(cur, token):
 		if ctx.Err() == nil && !l.opts.Fencing {

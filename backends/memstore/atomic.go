@@ -232,3 +232,28 @@ func (s *Store) DeleteIfEqual(ctx context.Context, key string, value []byte) (bo
 	}
 	return deleted, nil
 }
+
+// SwapIfEqual stores a copy of value with ttl only if key holds a live
+// value equal to old, in one otter Compute, and reports whether it did.
+// It then wakes the watchers of key, whether or not it swapped (see
+// cache.Swapper). The new entry is an ordinary one: it is not pinned as a
+// lease, even when the old one was.
+func (s *Store) SwapIfEqual(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	if ttl < 0 {
+		return false, cache.ErrInvalidTTL
+	}
+	swapped := false
+	s.c.Compute(key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
+		now := s.now()
+		if !found || !cur.live(now) || !bytes.Equal(cur.value, old) {
+			return cur, otter.CancelOp
+		}
+		swapped = true
+		return s.newEntry(value, deadline(now, ttl)), otter.WriteOp
+	})
+	s.watch.wake(key)
+	return swapped, nil
+}

@@ -27,6 +27,7 @@ var (
 	_ cache.Notifier = (*Store)(nil)
 	_ cache.Fencer   = (*Store)(nil)
 	_ cache.Leaser   = (*Store)(nil)
+	_ cache.Swapper  = (*Store)(nil)
 )
 
 // Options configure a Store. A nil *Options, and a zero Options, mean a

@@ -27,6 +27,8 @@ var (
 	addFencedSrc string
 	//go:embed scripts/batch.lua
 	batchSrc string
+	//go:embed scripts/swap_if_equal.lua
+	swapIfEqualSrc string
 
 	casScript           = redis.NewScript(casSrc)
 	deleteIfEqualScript = redis.NewScript(deleteIfEqualSrc)
@@ -34,6 +36,7 @@ var (
 	persistScript       = redis.NewScript(persistSrc)
 	addFencedScript     = redis.NewScript(addFencedSrc)
 	batchScript         = redis.NewScript(batchSrc)
+	swapIfEqualScript   = redis.NewScript(swapIfEqualSrc)
 )
 
 // Gets returns the value of key and a token for CompareAndSwap. Redis has no
@@ -80,6 +83,20 @@ func (s *Store) DeleteIfEqual(ctx context.Context, key string, value []byte) (bo
 		return false, err
 	}
 	cmd, err := s.eval(ctx, deleteIfEqualScript, []string{key}, value, s.Channel(key))
+	if err != nil {
+		return false, err
+	}
+	return cmd.Bool()
+}
+
+// SwapIfEqual stores value with ttl only if key holds exactly old,
+// atomically, in a Lua script that then publishes on the key's channel,
+// whether it swapped or not (see cache.Swapper), all in one round trip.
+func (s *Store) SwapIfEqual(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	cmd, err := s.eval(ctx, swapIfEqualScript, []string{key}, old, value, ttlMillis(ttl), s.Channel(key))
 	if err != nil {
 		return false, err
 	}

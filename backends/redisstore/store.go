@@ -19,6 +19,7 @@ var (
 	_ cache.Store    = (*Store)(nil)
 	_ cache.Notifier = (*Store)(nil)
 	_ cache.Fencer   = (*Store)(nil)
+	_ cache.Swapper  = (*Store)(nil)
 )
 
 // DefaultChannelPrefix is the prefix of the pub/sub channel on which the

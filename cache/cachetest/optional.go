@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -334,5 +335,148 @@ func (s *suite) testLeaser(t *testing.T) {
 			e.t.Fatalf("AddLease after the release: %v", err)
 		}
 		e.wantValue(k, []byte("h3"))
+	})
+}
+
+func (e *env) swapper() cache.Swapper {
+	e.t.Helper()
+	sw, ok := e.s.(cache.Swapper)
+	if !ok {
+		e.t.Skip("the store does not implement cache.Swapper")
+	}
+	return sw
+}
+
+func (e *env) mustSwap(sw cache.Swapper, key string, old, value []byte, ttl time.Duration) bool {
+	e.t.Helper()
+	ok, err := sw.SwapIfEqual(e.ctx, key, old, value, ttl)
+	if err != nil {
+		e.t.Fatalf("SwapIfEqual(%s, %s → %s): %v", showKey(key), showValue(old), showValue(value), err)
+	}
+	return ok
+}
+
+// testSwapper covers cache.Swapper, for stores that implement it.
+func (s *suite) testSwapper(t *testing.T) {
+	s.run(t, "Equal", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		e.mustSet(k, []byte("lease"), 0)
+		if !e.mustSwap(sw, k, []byte("lease"), []byte("value"), e.longTTL) {
+			e.t.Fatal("SwapIfEqual over the bytes it was given: did not swap")
+		}
+		e.wantValue(k, []byte("value"))
+		e.wantLongTTL(k)
+	})
+	s.run(t, "NotEqual", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		e.mustSet(k, []byte("other"), 0)
+		for _, old := range [][]byte{[]byte("lease"), []byte("othe"), []byte("other "), {}} {
+			if e.mustSwap(sw, k, old, []byte("value"), 0) {
+				e.t.Fatalf("SwapIfEqual over %s while the key holds \"other\": swapped", showValue(old))
+			}
+		}
+		e.wantValue(k, []byte("other"))
+	})
+	s.run(t, "Missing", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		if e.mustSwap(sw, k, []byte("lease"), []byte("value"), 0) {
+			e.t.Fatal("SwapIfEqual on a missing key: swapped")
+		}
+		if e.mustSwap(sw, k, nil, []byte("value"), 0) {
+			e.t.Fatal("SwapIfEqual of nil on a missing key: swapped (a missing key holds no bytes, not the empty value)")
+		}
+		e.wantMiss(k)
+	})
+	s.run(t, "Empty", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		e.mustSet(k, []byte{}, 0)
+		if !e.mustSwap(sw, k, []byte{}, []byte("value"), 0) {
+			e.t.Fatal("SwapIfEqual over the empty value it holds: did not swap")
+		}
+		e.wantValue(k, []byte("value"))
+	})
+	s.run(t, "NoExpiry", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		e.mustSet(k, []byte("lease"), e.longTTL)
+		if !e.mustSwap(sw, k, []byte("lease"), []byte("value"), 0) {
+			e.t.Fatal("did not swap")
+		}
+		e.wantNoExpiry(k)
+		e.wantValue(k, []byte("value"))
+	})
+	s.run(t, "Expired", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		e.mustSet(k, []byte("lease"), e.ttl)
+		e.waitExpired(k)
+		if e.mustSwap(sw, k, []byte("lease"), []byte("value"), 0) {
+			e.t.Fatal("SwapIfEqual over an expired key: swapped")
+		}
+		e.wantMiss(k)
+	})
+	s.run(t, "Binary", func(e *env) {
+		sw := e.swapper()
+		k := e.key("k")
+		old := []byte{0xC1, 0, 1, 0, 0xff, '\r', '\n'}
+		e.mustSet(k, old, 0)
+		if !e.mustSwap(sw, k, old, []byte{0, 0xC1}, 0) {
+			e.t.Fatal("did not swap binary bytes")
+		}
+		e.wantValue(k, []byte{0, 0xC1})
+	})
+	s.run(t, "Wakes", func(e *env) {
+		sw := e.swapper()
+		n, ok := e.s.(cache.Notifier)
+		if !ok {
+			e.t.Skip("the store does not implement cache.Notifier")
+		}
+		k := e.key("k")
+		e.mustSet(k, []byte("lease"), 0)
+		ch := e.watch(n, k)
+		if !e.mustSwap(sw, k, []byte("lease"), []byte("value"), 0) {
+			e.t.Fatal("did not swap")
+		}
+		e.wantWake(ch, "a swap")
+		// A swap that finds other bytes wakes too: the caller's lease
+		// ended all the same.
+		e.mustSwap(sw, k, []byte("lease"), []byte("late"), 0)
+		e.wantWake(ch, "a swap that did not swap")
+	})
+	s.run(t, "Race", func(e *env) {
+		sw := e.swapper()
+		stores := []cache.Swapper{sw}
+		if other, ok := e.shared(); ok {
+			if osw, ok := other.(cache.Swapper); ok {
+				stores = append(stores, osw)
+			}
+		}
+		const n = 8
+		e.races("SwapIfEqual", n, func(r int) int64 {
+			k := e.key(fmt.Sprintf("race-%d", r))
+			e.mustSet(k, []byte("lease"), 0)
+			var won atomic.Int64
+			peak := race(n, func(i int, call func(func())) {
+				var ok bool
+				var err error
+				call(func() {
+					ok, err = stores[i%len(stores)].SwapIfEqual(e.ctx, k, []byte("lease"), []byte("v"+strconv.Itoa(i)), 0)
+				})
+				if err != nil {
+					e.t.Errorf("SwapIfEqual: goroutine %d: %v", i, err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			})
+			if got := won.Load(); got != 1 {
+				e.t.Fatalf("%d racing swaps of one lease: %d swapped; want exactly 1", n, got)
+			}
+			return peak
+		})
 	})
 }
