@@ -40,6 +40,15 @@
 // extension) is given checked bytes, but what it allocates from them is its
 // own affair, as with Funcs.
 //
+// # Times
+//
+// [MsgPack] stores a time.Time as a MessagePack timestamp, the instant only:
+// it decodes as the same instant (Equal reports true) in time.Local, its
+// zone and offset lost; the zero Time decodes as itself. [JSON] stores RFC
+// 3339 text, which keeps the offset but not the zone's name. Neither keeps
+// the monotonic clock reading. To get times back in a given location, call
+// In or UTC on them after decoding, or use JSON.
+//
 // # Goroutines
 //
 // Every codec is safe for concurrent use and starts no goroutine. Codecs

@@ -14,6 +14,13 @@ import (
 // structs, maps and slices. Struct fields are named by their `msgpack` tags,
 // else by their Go names.
 //
+// A time.Time comes back as the same instant (Equal reports true) but in
+// time.Local, whatever its location was: the MessagePack timestamp holds
+// seconds and nanoseconds only, so the zone and its offset are lost, and so
+// is the monotonic clock reading (as with every encoding); the zero Time
+// comes back as itself. Call In or UTC on the decoded time, or store times
+// with [JSON], whose RFC 3339 text keeps the offset (not the zone's name).
+//
 // Decode checks the value the bytes start with before the msgpack decoder
 // sees it, since that decoder allocates as many items or bytes as a header
 // claims: it fails with ErrDecode on a value that is truncated, claims more
