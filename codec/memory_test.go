@@ -21,12 +21,12 @@ import (
 // value) and pointed-to values take at most 32 bytes.
 //
 // allocPerByte: the costliest bytes found (TestDecodeMemoryLargeValues
-// logs them) are maps of one entry, 3 bytes each ("\x81\xa0\xc0"): the map
-// header (48 bytes) and a group of 8 slots of up to 32 bytes (about 270
-// bytes), plus the key and value msgpack allocates on their own: about 110
-// bytes per input byte. 256 leaves room for the Go runtime's map layout to
-// change, and is far below what a trusted length allocates (megabytes to
-// gigabytes for a few bytes).
+// logs them) are maps of one pair nested in one another, 2 bytes a level
+// ("\x81\xa0"), decoded into any: each level allocates a map header (48
+// bytes) and a group of 8 slots of 32 bytes with their control bytes, about
+// 170 bytes per input byte with what msgpack allocates besides. 256 leaves
+// room for the Go runtime's map layout to change, and is far below what a
+// trusted length allocates (megabytes to gigabytes for a few bytes).
 //
 // allocSlack: what a decode allocates whatever its input (a msgpack decoder
 // when the pool is empty, which the race detector makes it at random; the
@@ -107,7 +107,8 @@ func memCase[V any](name string, c codec.Codec[V]) memDecoder {
 // The value types the memory tests decode into. Their slice elements, map
 // entries and pointed-to values take at most 32 bytes.
 type (
-	// memMaps has the fields the brief's report names.
+	// memMaps has maps of the kinds that corrupt bytes made msgpack
+	// allocate gigabytes for.
 	memMaps struct {
 		A map[string]any
 		S map[string]string
@@ -219,13 +220,13 @@ func checkDecodeMemory(t *testing.T, decs []memDecoder, data []byte) {
 }
 
 // corruptMsgpack are MessagePack values on which msgpack v5.4.1, given the
-// bytes as they are, allocates what a length in them claims. Each names
-// the header msgpack reads and the check does not (before this package
-// checked them) or reads where the check does not.
+// bytes as Decode gave them before it guarded the decoder, read and trusted
+// a length the check had not walked, allocating megabytes to gigabytes.
+// mustFail marks those that fail into each type of mustFailInto.
 var corruptMsgpack = []struct {
 	name     string
 	data     []byte
-	mustFail bool // into each of mustFailInto
+	mustFail bool
 }{
 	// An extension of zero bytes (type 0x26), then a map of 2^32 pairs:
 	// the check stopped after the extension, and msgpack, reading the
@@ -244,7 +245,7 @@ var corruptMsgpack = []struct {
 	// msgpack reads the map header from the payload of the extension,
 	// a time.Time's nanoseconds for one.
 	{"fixext1 holding map32", []byte("\xd4\x00\xdf\xff\xff\xff\xff"), true},
-	{"fixext4 holding map32", []byte("\xd6\xff\xdf\xff\xff\xff"), false},
+	{"fixext4 holding map32, then a byte", []byte("\xd6\xff\xdf\xff\xff\xff\xff"), false},
 	{"fixext8 (a time) holding map32", []byte("\xd7\xff\xdf\xff\xff\xff\xff\x00\x00\x00"), false},
 	{"field A: fixext8 holding map32", []byte("\x81\xa1A\xd7\xff\xdf\xff\xff\xff\xff\x00\x00\x00"), false},
 	{"field S: fixext8 holding map16", []byte("\x81\xa1S\xd7\xff\xde\xff\xff\x00\x00\x00\x00\x00"), false},
@@ -254,13 +255,10 @@ var corruptMsgpack = []struct {
 	// length msgpack reads is the item after it.
 	{"interned index map16 then fixmap", []byte("\x92\xd4\x80\xde\x81\xa0\xc0"), true},
 	{"field I: interned index map16 then str", []byte("\x82\xa1I\xd4\x80\xde\xa1S\x80"), true},
-	// Lengths past the value: ignored before, but read by msgpack when
-	// the value is read differently.
-	{"fixmap then trailing map32", []byte("\x80\xdf\xff\xff\xff\xff"), false},
 }
 
 // mustFailInto names the decoders into which the corrupt values marked
-// mustFail fail: those the values were found to exhaust the memory with.
+// mustFail must fail: they encode no value of those types.
 var mustFailInto = map[string]bool{
 	"MsgPack[any]":               true,
 	"MsgPack[map[string]any]":    true,
