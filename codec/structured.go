@@ -34,9 +34,9 @@ import (
 // nest maps within maps without bound (a recursive type with a map, or one
 // that decodes itself), a value of more than 10000 arrays and maps that also
 // holds an extension msgpack could read as a map taking the items after it
-// (one of no bytes before a map or nil, or an interned string's index that
-// is a map header) fails with ErrDecode. Memory and stack use are bounded as
-// the package documentation says.
+// (one of no bytes before a map or nil, or an interned string's one-byte
+// index 0x81 to 0x8f, a fixmap header) fails with ErrDecode. Memory and
+// stack use are bounded as the package documentation says.
 func MsgPack[V any]() Codec[V] {
 	return msgpackCodec[V]{deep: nestsThroughMaps(reflect.TypeFor[V]())}
 }

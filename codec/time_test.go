@@ -49,6 +49,9 @@ func TestTimeRoundTrip(t *testing.T) {
 		if tt.wantLoc == nil && offset(got) != tt.wantOffset {
 			t.Errorf("%s: got offset %ds; want %ds", tt.name, offset(got), tt.wantOffset)
 		}
+		if tt.in.IsZero() && got != (time.Time{}) {
+			t.Errorf("%s: got %#v; want the zero Time", tt.name, got)
+		}
 		if got != got.Round(0) {
 			t.Errorf("%s: got %v, with a monotonic clock reading; want none", tt.name, got)
 		}
