@@ -12,7 +12,10 @@ type Codec[V any] interface {
 	// Encode returns the encoding of v, or an error wrapping ErrEncode.
 	Encode(v V) ([]byte, error)
 	// Decode returns the value encoded in data, or an error wrapping
-	// ErrDecode when data is not a valid encoding. It never panics.
+	// ErrDecode when data is not a valid encoding. It never panics, and
+	// should allocate in proportion to len(data), whatever data holds: a
+	// cache decodes whatever its store returns. The codecs of this package
+	// do (see Corrupt bytes in the package documentation).
 	Decode(data []byte) (V, error)
 }
 
@@ -36,6 +39,7 @@ func encodeError(name string, err error) error {
 // Funcs adapts a pair of functions to a Codec. Errors from decode are
 // wrapped with ErrDecode and errors from encode with ErrEncode, unless they
 // already wrap them; a panic in decode is turned into an ErrDecode error.
+// What decode allocates, and how deep it recurses, is up to it.
 func Funcs[V any](encode func(V) ([]byte, error), decode func([]byte) (V, error)) Codec[V] {
 	return funcCodec[V]{encode, decode}
 }

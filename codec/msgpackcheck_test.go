@@ -77,7 +77,7 @@ func TestCheckMsgpackValid(t *testing.T) {
 func checkValid(t *testing.T, b []byte) {
 	t.Helper()
 	for _, data := range [][]byte{b, append(b[:len(b):len(b)], 0xc1, 0xdd)} {
-		n, err := checkMsgpack(data)
+		n, _, err := checkMsgpack(data, nil, true)
 		if err != nil || n != len(b) {
 			t.Fatalf("checkMsgpack(% x...): got %d, %v; want %d, nil", head(data), n, err, len(b))
 		}
@@ -90,7 +90,7 @@ func checkValid(t *testing.T, b []byte) {
 		}
 	}
 	for _, cut := range cuts {
-		if n, err := checkMsgpack(b[:cut]); err == nil {
+		if n, _, err := checkMsgpack(b[:cut], nil, true); err == nil {
 			t.Fatalf("checkMsgpack(% x...) cut at %d of %d: got %d, nil; want an error", head(b), cut, len(b), n)
 		}
 	}
@@ -130,7 +130,7 @@ func TestCheckMsgpackInvalid(t *testing.T) {
 		{"nested too deep in a map", append([]byte{0x81, 0xa1, 'x'}, nested(maxMsgpackDepth+1)...)},
 	}
 	for _, tt := range tests {
-		if n, err := checkMsgpack(tt.data); err == nil {
+		if n, _, err := checkMsgpack(tt.data, nil, true); err == nil {
 			t.Errorf("%s: checkMsgpack(% x...): got %d, nil; want an error", tt.name, head(tt.data), n)
 		}
 	}
@@ -154,7 +154,7 @@ func checkSkip(t *testing.T, data []byte) {
 	r := bytes.NewReader(data)
 	skipErr := msgpack.NewDecoder(r).Skip()
 	skipped := len(data) - r.Len()
-	n, err := checkMsgpack(data)
+	n, _, err := checkMsgpack(data, nil, true)
 	if (err == nil) != (skipErr == nil) || err == nil && n != skipped {
 		t.Fatalf("checkMsgpack(% x): got %d, %v; Skip: %d, %v", head(data), n, err, skipped, skipErr)
 	}
@@ -179,7 +179,7 @@ func FuzzCheckMsgpackMarshal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed []byte) {
 		g := &valueGen{b: seed}
 		b := mustMarshal(t, g.value(0))
-		if n, err := checkMsgpack(b); err != nil || n != len(b) {
+		if n, _, err := checkMsgpack(b, nil, true); err != nil || n != len(b) {
 			t.Fatalf("checkMsgpack(Marshal(...) = % x...): got %d, %v; want %d, nil", head(b), n, err, len(b))
 		}
 	})
@@ -278,7 +278,7 @@ func BenchmarkCheckMsgpack(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := checkMsgpack(data); err != nil {
+		if _, _, err := checkMsgpack(data, nil, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,9 +1,9 @@
 package codec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -14,13 +14,36 @@ import (
 // structs, maps and slices. Struct fields are named by their `msgpack` tags,
 // else by their Go names.
 //
-// Decode checks the bytes before decoding them: a value that is truncated,
-// claims more items or bytes than follow, or nests arrays and maps deeper
-// than 10000 levels (as encoding/json allows) fails with ErrDecode. Bytes
-// after the value are ignored, as msgpack.Unmarshal ignores them.
-func MsgPack[V any]() Codec[V] { return msgpackCodec[V]{} }
+// A time.Time comes back as the same instant (Equal reports true) but in
+// time.Local, whatever its location was: the MessagePack timestamp holds
+// seconds and nanoseconds only, so the zone and its offset are lost, and so
+// is the monotonic clock reading (as with every encoding); the zero Time
+// comes back as itself. Call In or UTC on the decoded time, or store times
+// with [JSON], whose RFC 3339 text keeps the offset (not the zone's name).
+//
+// Decode checks the value the bytes start with before the msgpack decoder
+// sees it, since that decoder allocates as many items or bytes as a header
+// claims: it fails with ErrDecode on a value that is truncated, claims more
+// items or bytes than follow, or nests arrays and maps deeper than 10000
+// levels (as encoding/json allows). The decoder is given that value only:
+// bytes after it are ignored, as msgpack.Unmarshal ignores them. It never
+// reads the payload of an extension as MessagePack (msgpack v5.4.1 does so
+// where it expects a map): a decoder registered with
+// msgpack.RegisterExtDecoder must read its payload as bytes, as
+// msgpack.RegisterExt's does, or fail with ErrDecode. For a type that may
+// nest maps within maps without bound (a recursive type with a map, or one
+// that decodes itself), a value of more than 10000 arrays and maps that also
+// holds an extension msgpack could read as a map taking the items after it
+// (one of no bytes before a map or nil, or an interned string's one-byte
+// index 0x81 to 0x8f, a fixmap header) fails with ErrDecode. Memory and
+// stack use are bounded as the package documentation says.
+func MsgPack[V any]() Codec[V] {
+	return msgpackCodec[V]{deep: nestsThroughMaps(reflect.TypeFor[V]())}
+}
 
-type msgpackCodec[V any] struct{}
+type msgpackCodec[V any] struct {
+	deep bool // see checkMsgpack
+}
 
 func (msgpackCodec[V]) Encode(v V) (b []byte, err error) {
 	defer func() {
@@ -36,17 +59,22 @@ func (msgpackCodec[V]) Encode(v V) (b []byte, err error) {
 	return b, nil
 }
 
-func (msgpackCodec[V]) Decode(data []byte) (v V, err error) {
+func (c msgpackCodec[V]) Decode(data []byte) (v V, err error) {
 	if len(data) == 0 {
 		return v, decodeError("msgpack", fmt.Errorf("empty input"))
 	}
-	// msgpack v5.4.1 allocates a slice of the length the bytes claim, and
-	// recurses once per level of nesting: corrupt bytes could exhaust the
-	// memory or the stack, both fatal. Check the value first.
-	if _, err := checkMsgpack(data); err != nil {
+	d := msgpackDecoders.Get().(*msgpackDecoder)
+	// msgpack v5.4.1 allocates a slice or map of the length the bytes
+	// claim, and recurses once per level of nesting: corrupt bytes could
+	// exhaust the memory or the stack, both fatal. Check the value first,
+	// and give the decoder that value only, through a reader that keeps it
+	// to what the check walked.
+	n, guards, err := checkMsgpack(data, d.guards[:0], c.deep)
+	d.guards = guards
+	if err != nil {
+		d.release(len(data))
 		return v, decodeError("msgpack", err)
 	}
-	d := msgpackDecoders.Get().(*msgpackDecoder)
 	defer func() {
 		if r := recover(); r != nil {
 			// d may be in any state: leave it to the garbage collector.
@@ -54,29 +82,42 @@ func (msgpackCodec[V]) Decode(data []byte) (v V, err error) {
 			v, err = zero, decodeError("msgpack", fmt.Errorf("panic: %v", r))
 			return
 		}
-		d.release()
+		d.release(n)
 	}()
-	if err := d.decode(data, &v); err != nil {
+	if err := d.decode(data[:n], &v); err != nil {
 		var zero V
 		return zero, decodeError("msgpack", err)
 	}
 	return v, nil
 }
 
-// msgpackDecoder is a msgpack.Decoder with the bytes.Reader it reads from,
-// pooled together: msgpack.Unmarshal allocates a new bytes.Reader for every
-// call, this does not. It decodes as msgpack.Unmarshal does.
+// A msgpackDecoder goes back to the pool after decoding a value of at most
+// maxPooledMsgpack bytes (the msgpack decoder keeps a buffer as long as the
+// longest string it read), with its guards if they are at most
+// maxPooledGuards (one per extension).
+const (
+	maxPooledMsgpack = 64 << 10
+	maxPooledGuards  = 256
+)
+
+// msgpackDecoder is a msgpack.Decoder with the reader it reads from and the
+// guards checkMsgpack found, pooled together: msgpack.Unmarshal allocates a
+// new bytes.Reader for every call, this does not. It decodes as
+// msgpack.Unmarshal does, but for the reads the guards refuse.
 type msgpackDecoder struct {
-	dec *msgpack.Decoder
-	r   bytes.Reader
+	dec    *msgpack.Decoder
+	r      msgpackReader
+	guards []msgpackGuard
 }
 
 var msgpackDecoders = sync.Pool{New: func() any {
 	return &msgpackDecoder{dec: msgpack.NewDecoder(nil)}
 }}
 
+// decode decodes the value data holds, which checkMsgpack found to be
+// exactly one value and whose guards are d.guards, into v.
 func (d *msgpackDecoder) decode(data []byte, v any) error {
-	d.r.Reset(data)
+	d.r.reset(data, d.guards)
 	// Reset clears every flag, as msgpack.Unmarshal's own call does (it
 	// sets UsePreallocateValues before its Reset, so to no effect). The
 	// flag must stay off: with it, decoding a pointer starts a goroutine
@@ -85,11 +126,17 @@ func (d *msgpackDecoder) decode(data []byte, v any) error {
 	return d.dec.Decode(v)
 }
 
-// release drops the references to the caller's data and returns d to the
-// pool.
-func (d *msgpackDecoder) release() {
+// release drops the references to the caller's data and returns d, which
+// decoded or checked a value of size bytes, to the pool.
+func (d *msgpackDecoder) release(size int) {
+	if size > maxPooledMsgpack {
+		return
+	}
+	if cap(d.guards) > maxPooledGuards {
+		d.guards = nil
+	}
 	d.dec.Reset(nil)
-	d.r.Reset(nil)
+	d.r.reset(nil, nil)
 	msgpackDecoders.Put(d)
 }
 
