@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ type shared[K comparable, V any] struct {
 	flights        singleflight.Group
 	stats          counters
 	wakes          wakeRegistry
+	flightsByKey   flights // the Door's flights (memo)
 	bounded        bounded // the untyped part, for Records
 }
 
@@ -96,15 +98,9 @@ func (c *Cache[K, V]) WithTTL(ttl time.Duration) *Cache[K, V] {
 	return &Cache[K, V]{shared: c.shared, ttl: ttl}
 }
 
-// TTLDefault returns the expiry of the cache's writes (0 = no expiry).
-func (c *Cache[K, V]) TTLDefault() time.Duration { return c.ttl }
-
-// Store returns the store under the cache, for packages such as lock and
-// memo that use its primitives directly.
-func (c *Cache[K, V]) Store() Store { return c.store }
-
-// Codec returns the cache's codec.
-func (c *Cache[K, V]) Codec() codec.Codec[V] { return c.codec }
+// WriteTTL returns the expiry of the cache's writes: the view's, for a view
+// made by WithTTL, else Options.TTL; 0 means no expiry.
+func (c *Cache[K, V]) WriteTTL() time.Duration { return c.ttl }
 
 // Key returns the full store key of k: the namespace prefix and the key
 // function's text. It does not validate the key.
@@ -123,10 +119,6 @@ func (c *Cache[K, V]) Stats() Stats { return c.stats.snapshot() }
 
 // Close closes the store. A store never closes a client the user passed in.
 func (c *Cache[K, V]) Close() error { return c.store.Close() }
-
-// Timeout returns the bound of each store operation (Options.Timeout; 0 =
-// none).
-func (c *Cache[K, V]) Timeout() time.Duration { return c.timeout }
 
 // buildKey returns the full store key of k, like Key, or an error matching
 // ErrInvalidKey if the key function gives an empty key or one that contains
@@ -535,9 +527,10 @@ func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Tok
 // still absent. Otherwise it returns an error matching ErrConflict.
 //
 // Unless the cache is Raw, v is written as an entry with a fresh random id
-// (28 bytes before the codec's): a write whose reply was lost
-// (ErrUncertain) is then recognised by reading it back, as lock.Update
-// does.
+// (28 bytes before the codec's): when the store reports the reply lost
+// (ErrUncertain), CompareAndSwap reads the key back, and if it holds this
+// write, the write succeeded. Only a write it cannot settle returns
+// ErrUncertain (with a Raw cache, every lost reply does).
 func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) error {
 	key, err := c.buildKey(k)
 	if err != nil {
@@ -551,14 +544,37 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}
-	ctx, cancel := c.opContext(ctx)
-	err = c.store.CompareAndSwap(ctx, key, data, token, ttl)
+	octx, cancel := c.opContext(ctx)
+	err = c.store.CompareAndSwap(octx, key, data, token, ttl)
 	cancel()
+	if errors.Is(err, ErrUncertain) && !c.raw && c.landed(ctx, key, data) {
+		err = nil // the reply was lost, not the write
+	}
 	if err != nil {
 		return c.fail("cas", key, err)
 	}
 	c.stats.sets.Add(1)
 	return nil
+}
+
+// landed reports whether key holds exactly data, an entry with a fresh id
+// that only this write stored: a write whose reply was lost landed. It
+// reads on a context detached from ctx (which may have ended with the
+// write) and bounded by the Timeout, or by a second without one.
+func (c *Cache[K, V]) landed(ctx context.Context, key string, data []byte) bool {
+	bound := c.timeout
+	if bound <= 0 {
+		bound = time.Second
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
+	defer cancel()
+	for try := 0; try < 3 && rctx.Err() == nil; try++ {
+		cur, err := c.store.Get(rctx, key)
+		if err == nil || errors.Is(err, ErrNotFound) {
+			return err == nil && bytes.Equal(cur, data)
+		}
+	}
+	return false
 }
 
 // Check reports the server and client settings under which the cache's

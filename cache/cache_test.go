@@ -86,7 +86,8 @@ func TestZeroValueIsAHit(t *testing.T) {
 // aiocache #482: Increment then Get of the same key work together.
 func TestIncrementThenGet(t *testing.T) {
 	ctx := context.Background()
-	c := cache.New[string, int64](newStore(t), &cache.Options[string, int64]{Namespace: "n"})
+	store := newStore(t)
+	c := cache.New[string, int64](store, &cache.Options[string, int64]{Namespace: "n"})
 	if n, err := c.Increment(ctx, "hits", 5); n != 5 || err != nil {
 		t.Fatalf("Increment = %d, %v; want 5", n, err)
 	}
@@ -100,7 +101,7 @@ func TestIncrementThenGet(t *testing.T) {
 	if n, _ := c.Increment(ctx, "hits", 1); n != 11 {
 		t.Fatalf("Increment after Set = %d; want 11", n)
 	}
-	strs := cache.New[string, string](c.Store(), &cache.Options[string, string]{Namespace: "n"})
+	strs := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "n"})
 	strs.Set(ctx, "word", "abc")
 	if _, err := c.Increment(ctx, "word", 1); !errors.Is(err, cache.ErrNotInteger) {
 		t.Fatalf("Increment of text: got %v; want ErrNotInteger", err)

@@ -43,6 +43,17 @@ func (d Door[K, V]) Record(k K, suffix string) (*Record, error) {
 	return &Record{s: d.c.shared.base(), key: key + string(ReservedKeyByte) + suffix}, nil
 }
 
+// Count adds n to the counter of ev in the Cache's Stats.
+func (d Door[K, V]) Count(ev Event, n int64) {
+	if c := d.c.stats.of(ev); c != nil {
+		c.Add(n)
+	}
+}
+
+// Raw reports whether the cache was made with Options.Raw: it stores no
+// entries, and the Door's entry operations fail with ErrRaw.
+func (d Door[K, V]) Raw() bool { return d.c.raw }
+
 // Timeout returns the bound of each store call (Options.Timeout; 0 =
 // none), for a package that must tell its callers.
 func (d Door[K, V]) Timeout() time.Duration { return d.c.timeout }

@@ -323,14 +323,14 @@ func ExampleCache_WithTTL() {
 	// hour expires in 1h0m0s
 }
 
-func ExampleCache_TTLDefault() {
+func ExampleCache_WriteTTL() {
 	store, err := memstore.New(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer store.Close()
 	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Minute})
-	fmt.Println(c.TTLDefault(), c.WithTTL(time.Hour).TTLDefault())
+	fmt.Println(c.WriteTTL(), c.WithTTL(time.Hour).WriteTTL())
 	// Output: 1m0s 1h0m0s
 }
 

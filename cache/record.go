@@ -109,12 +109,15 @@ func (r *Record) ExtendIfEqual(ctx context.Context, token []byte, ttl time.Durat
 // watch is in place when Watch returns: a release after it is never
 // missed. On a store without notifications (Memcached), only releases in
 // this process wake it, and the caller polls for the others.
-func (r *Record) Watch(ctx context.Context) *Watch {
-	w := &Watch{r: r}
-	w.local, w.disarm = r.s.wakes.arm(r.key)
-	if n, ok := r.s.store.(Notifier); ok {
-		ctx, cancel := r.s.bound(ctx)
-		ch, stop, err := n.Watch(ctx, r.key)
+func (r *Record) Watch(ctx context.Context) *Watch { return r.s.watch(ctx, r.key) }
+
+// watch starts a Watch of key.
+func (b *bounded) watch(ctx context.Context, key string) *Watch {
+	w := &Watch{b: b, key: key}
+	w.local, w.disarm = b.wakes.arm(key)
+	if n, ok := b.store.(Notifier); ok {
+		ctx, cancel := b.bound(ctx)
+		ch, stop, err := n.Watch(ctx, key)
 		cancel()
 		if err == nil { // without the store's watch, the caller polls
 			w.notified, w.stop = ch, stop
@@ -123,9 +126,10 @@ func (r *Record) Watch(ctx context.Context) *Watch {
 	return w
 }
 
-// Watch is a watch of a record's releases; see Record.Watch.
+// Watch is a watch of a key's releases; see Record.Watch and Door.Watch.
 type Watch struct {
-	r        *Record
+	b        *bounded
+	key      string
 	local    <-chan struct{} // closed by the next release in this process
 	disarm   func()
 	notified <-chan struct{} // the store's wake-ups; nil without
@@ -174,7 +178,7 @@ func (w *Watch) Wait(ctx context.Context, d time.Duration) (released bool, err e
 // release after Wait returns wakes the next Wait.
 func (w *Watch) rearm() {
 	w.disarm()
-	w.local, w.disarm = w.r.s.wakes.arm(w.r.key)
+	w.local, w.disarm = w.b.wakes.arm(w.key)
 }
 
 // Stop ends the watch.

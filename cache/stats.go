@@ -5,20 +5,32 @@ import (
 	"sync/atomic"
 )
 
-// Stats are the counters of a Cache since it was created. Views made with
-// WithTTL share their parent's counters.
+// Stats are the counters of a Cache since it was created: everything done
+// through it, including what packages built on it (memo, lock) did
+// through its Door. Views made with WithTTL share their parent's counters.
 type Stats struct {
-	Hits         int64 // keys found by Get, GetMulti (each place a key is asked for) and Gets
-	Misses       int64 // keys not found by Get, GetMulti and Gets
-	Sets         int64 // keys written by Set, SetMulti, Add, CompareAndSwap and GetOrCompute
-	Deletes      int64 // keys Delete found and removed
-	Errors       int64 // operations that failed (not counting misses, ErrExists or ErrConflict), and failed GetOrCompute computations
+	Hits         int64 // keys found by Get, GetMulti (each place a key is asked for), Gets, and memo's reads
+	Misses       int64 // keys not found by those reads
+	Sets         int64 // keys written by Set, SetMulti, Add, CompareAndSwap, GetOrCompute and memo
+	Deletes      int64 // keys Delete (and memo's Invalidate) found and removed
+	Errors       int64 // operations that failed (not counting misses, ErrExists or ErrConflict), and failed computations
 	DecodeErrors int64 // values that were found but failed to decode (also counted in Errors)
-	Computations int64 // computations run by GetOrCompute
+	Computations int64 // computations run by GetOrCompute and memo (refreshes included)
+
+	// Counted by memo.
+	NegativeHits     int64 // reads answered by a cached "not found"
+	Refreshes        int64 // refresh-ahead recomputations
+	LeaseWaits       int64 // calls that waited for another caller's computation (its lease)
+	FailOpen         int64 // store failures a computation went on through (memo's FailOpen)
+	Healed           int64 // values that failed to decode and were recomputed and overwritten
+	StaleServed      int64 // stale values served because the computation failed or was slow (fail-safe)
+	BackgroundErrors int64 // failures of work no caller waits for (refreshes, writes of computed values)
 }
 
 type counters struct {
 	hits, misses, sets, deletes, errors, decodeErrors, computations counter
+
+	negativeHits, refreshes, leaseWaits, failOpen, healed, staleServed, backgroundErrors counter
 }
 
 func (c *counters) snapshot() Stats {
@@ -30,7 +42,68 @@ func (c *counters) snapshot() Stats {
 		Errors:       c.errors.load(),
 		DecodeErrors: c.decodeErrors.load(),
 		Computations: c.computations.load(),
+
+		NegativeHits:     c.negativeHits.load(),
+		Refreshes:        c.refreshes.load(),
+		LeaseWaits:       c.leaseWaits.load(),
+		FailOpen:         c.failOpen.load(),
+		Healed:           c.healed.load(),
+		StaleServed:      c.staleServed.load(),
+		BackgroundErrors: c.backgroundErrors.load(),
 	}
+}
+
+// Event names what a package built on the Cache counts through its Door
+// (Door.Count), in the Cache's Stats.
+type Event uint8
+
+// The events of Door.Count, each a field of Stats.
+const (
+	EventHit Event = iota
+	EventMiss
+	EventSet
+	EventError
+	EventDecodeError
+	EventComputation
+	EventNegativeHit
+	EventRefresh
+	EventLeaseWait
+	EventFailOpen
+	EventHealed
+	EventStaleServed
+	EventBackgroundError
+)
+
+func (c *counters) of(ev Event) *counter {
+	switch ev {
+	case EventHit:
+		return &c.hits
+	case EventMiss:
+		return &c.misses
+	case EventSet:
+		return &c.sets
+	case EventError:
+		return &c.errors
+	case EventDecodeError:
+		return &c.decodeErrors
+	case EventComputation:
+		return &c.computations
+	case EventNegativeHit:
+		return &c.negativeHits
+	case EventRefresh:
+		return &c.refreshes
+	case EventLeaseWait:
+		return &c.leaseWaits
+	case EventFailOpen:
+		return &c.failOpen
+	case EventHealed:
+		return &c.healed
+	case EventStaleServed:
+		return &c.staleServed
+	case EventBackgroundError:
+		return &c.backgroundErrors
+	}
+	return nil
 }
 
 // counter is an int64 counter striped over cache lines, so that goroutines

@@ -4,34 +4,28 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/lock"
 )
 
 // Memo is a function memoized in a cache: Go's answer to aiocache's
 // @cached and @cached_stampede decorators. Get is the memoized function;
-// Invalidate and Refresh manage what it cached. Make one with Func.
+// Invalidate and Refresh manage what it cached. Make one with Func. What it
+// does is counted in the cache's Stats.
 type Memo[K comparable, V any] struct {
-	r     *runner[K, V]
-	fn    func(ctx context.Context, k K) (V, error)
-	stats Stats
-	bg    *tracker
+	r  *runner[K, V]
+	fn func(ctx context.Context, k K) (V, error)
+	bg *tracker
 }
 
 // Func memoizes fn in c with GetOrCompute's protection: one computation per
 // key across goroutines and processes, with the options' lease, TTL,
-// negative caching, refresh-ahead and fail-open. opts.Stats is ignored:
-// the Memo counts in its own Stats. Call Close to stop its background
-// goroutines before the cache's store is closed.
+// negative caching, refresh-ahead and fail-open. Call Close to stop its
+// background goroutines before the cache's store is closed.
 func Func[K comparable, V any](c *cache.Cache[K, V], fn func(ctx context.Context, k K) (V, error), opts *Options) *Memo[K, V] {
 	m := &Memo[K, V]{fn: fn, bg: newTracker()}
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	o.Stats = &m.stats
-	r := newRunner(c, &o, m.bg)
+	r := newRunner(c, opts, m.bg)
 	m.r = &r
 	return m
 }
@@ -78,49 +72,71 @@ func (m *Memo[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 }
 
 // Invalidate removes what Get cached for keys: values and not-found
-// answers.
+// answers, and the leases of computations running for them, whose values
+// are then dropped instead of written (no stale sets).
 func (m *Memo[K, V]) Invalidate(ctx context.Context, keys ...K) error {
-	names := make([]string, 0, 3*len(keys))
+	names := make([]string, 0, len(keys))
 	for _, k := range keys {
-		key, err := m.r.c.Door().Key(k)
+		key, err := m.r.d.Key(k)
 		if err != nil {
-			return &cache.OpError{Op: "memo invalidate", Key: key, Err: err}
+			return fail("invalidate", key, err)
 		}
-		names = append(names, key, key+negativeSuffix, key+freshSuffix)
+		names = append(names, key)
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	octx, cancel := m.r.opContext(ctx)
-	defer cancel()
-	if _, err := m.r.c.Store().Delete(octx, names...); err != nil {
-		return &cache.OpError{Op: "memo invalidate", Err: err}
+	if _, err := m.r.d.Delete(ctx, names...); err != nil {
+		key := ""
+		if len(names) == 1 {
+			key = names[0]
+		}
+		return fail("invalidate", key, err)
 	}
 	return nil
 }
 
-// Refresh computes fn(ctx, k) now, under the key's lock, stores the result
-// and returns it, whatever the cache held.
+// Refresh computes fn(ctx, k) now, under the key's lease, stores the result
+// and returns it, whatever the cache held. A value the key held stays
+// readable while it runs. If another computation holds the key's lease, it
+// waits for it first. It runs on ctx: when ctx ends, the computation's
+// result is not stored.
 func (m *Memo[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 	var zero V
-	ks, err := m.r.keysOf(k)
+	key, err := m.r.d.Key(k)
 	if err != nil {
-		return zero, err
+		return zero, fail("refresh", key, err)
 	}
-	l, err := lock.NewRedLock(m.r.c, k, m.r.o.Lease, m.r.o.Lock)
-	if err != nil {
-		return zero, err
+	if m.r.d.Raw() {
+		return zero, fail("refresh", key, cache.ErrRaw)
 	}
-	if err := l.Acquire(ctx); err != nil {
-		return zero, err
+	compute := func(ctx context.Context) (V, error) { return m.fn(ctx, k) }
+	wctx, cancel := context.WithTimeout(ctx, m.r.o.ComputeTimeout+m.r.o.Lease)
+	defer cancel()
+	for {
+		e, err := m.r.load(ctx, key)
+		if err != nil {
+			return zero, fail("refresh", key, withCause(ctx, err))
+		}
+		now := time.Now()
+		if classify(&e, now) == stateLeased {
+			if _, err := m.r.awaitLease(wctx, key, e); err != nil {
+				return zero, fail("refresh", key, withCause(ctx, err))
+			}
+			continue
+		}
+		var keep cache.Entry[V]
+		if e.HasValue && e.Fresh(now) {
+			keep = e
+		}
+		lease, won, err := m.r.takeLease(ctx, key, &e, keep)
+		if err != nil {
+			return zero, fail("refresh", key, withCause(ctx, err))
+		}
+		if !won {
+			continue
+		}
+		m.r.d.Count(cache.EventRefresh, 1)
+		return m.r.computeUnderLease(ctx, key, lease, e.Corrupt != nil, compute)
 	}
-	defer l.Release(ctx)
-	m.stats.Refreshes.Add(1)
-	return m.r.computeAndWrite(ctx, ks, func(ctx context.Context) (V, error) { return m.fn(ctx, k) }, false)
 }
-
-// Stats returns the Memo's counters.
-func (m *Memo[K, V]) Stats() StatsSnapshot { return m.stats.Snapshot() }
 
 // Close stops the goroutines that the Memo's calls started (the flights of
 // misses, background refreshes, bulk computations) and waits for them, so

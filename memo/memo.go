@@ -3,68 +3,65 @@ package memo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/lock"
-)
-
-// Suffixes of the marker keys memo keeps beside a value's key. They start
-// with cache.ReservedKeyByte (NUL), which the Cache rejects in any key
-// (and New in a namespace): no key of any cache can be a marker key, so a
-// marker is never read, written or deleted as a value, nor the reverse.
-// They follow the value's key, so the namespace's Clear removes them with
-// the values.
-const (
-	negativeSuffix = string(cache.ReservedKeyByte) + "memo:none"
-	freshSuffix    = string(cache.ReservedKeyByte) + "memo:fresh"
 )
 
 // GetOrCompute returns the value of key in c, computing it on a miss so that
 // one computation serves every caller, in this process and in others:
 //
-//  1. a hit returns at once (with RefreshAhead, a value near its expiry is
-//     returned too, and one caller refreshes it in the background);
+//  1. a hit returns at once (with RefreshAhead, a value past its refresh
+//     point is returned too, and one caller refreshes it in the
+//     background);
 //  2. on a miss, callers in this process share one flight;
-//  3. the flight takes the key's RedLock with the bounded wait: if another
-//     process holds it, the flight waits (at most the lease) for it to
-//     release, then reads the value it stored;
-//  4. holding the lock, it reads the cache again, computes on a context
-//     detached from every caller and bounded by ComputeTimeout, writes the
-//     value with the TTL, and releases the lock, which wakes the waiters in
-//     every process.
+//  3. the flight writes a lease into the key's entry (an Add, which one
+//     caller of all processes wins); the others wait for the lease's end
+//     (woken by the store where it notifies, else polling, never past the
+//     lease's end) and read what it left;
+//  4. the winner computes on a context detached from every caller and
+//     bounded by ComputeTimeout, and replaces its own lease entry with the
+//     value by compare-and-swap, which wakes the waiters in the same round
+//     trip on Redis.
 //
-// If the lease runs out before the holder releases, waiters compute
-// themselves (aiocache's semantics): nobody waits forever. Each caller stops
-// waiting when its own context ends; the computation goes on for the
-// others. An error or a panic of the computation reaches every waiter of
-// the flight, releases the lock, and is not cached — except ErrNotFound with
-// NegativeTTL set. A cached value that fails to decode is treated as a miss,
-// recomputed and overwritten (counted in Stats.Healed).
+// No stale sets: the value is written only over the computation's own
+// lease. A Set, Delete or Memo.Invalidate of the key after the computation
+// started replaces or removes that lease, so the value is dropped (the
+// callers still get it); so is the value of a computation whose lease ran
+// out and was taken over by another.
+//
+// Each caller stops waiting when its own context ends; the computation goes
+// on for the others. An error or a panic of the computation reaches every
+// waiter of the flight, gives the lease up (waking the waiters of other
+// processes, which then compute themselves), and is not cached — except
+// ErrNotFound with NegativeTTL. A cached value that fails to decode is
+// treated as a miss, recomputed and overwritten (counted in the cache's
+// Stats.Healed).
+//
+// On a Redis store a miss costs the computing process three round trips
+// (the read, the lease, the value); a hit, one read of one key.
 //
 // The flight of a miss, and a refresh-ahead, run in goroutines that outlive
 // the call: a caller that gives up does not stop them. Each is bounded (the
-// wait for the lock by the lease, the computation by ComputeTimeout, each
-// store operation by the cache's Timeout, or 10s), but nothing else stops
-// them: to stop such work, at shutdown before closing the store, use a
-// memoized function made with Func, whose Close cancels it and waits for
-// it.
+// wait for another process's computation by ComputeTimeout and the lease,
+// the computation by ComputeTimeout, each store operation by the cache's
+// Timeout, or 10s without one), but nothing else stops them: to stop such
+// work, at shutdown before closing the store, use a memoized function made
+// with Func, whose Close cancels it and waits for it.
+//
+// A cache made with cache.Options.Raw stores no entries, and so no leases:
+// GetOrCompute fails on it with an error matching cache.ErrRaw (use
+// Cache.GetOrCompute, which deduplicates within the process only).
 func GetOrCompute[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], key K, compute func(ctx context.Context) (V, error), opts *Options) (V, error) {
 	r := newRunner(c, opts, nil)
 	return r.get(ctx, key, compute)
 }
 
-// detach returns a copy of r for a goroutine, so that r itself, on the
-// caller's stack, does not escape to the heap on the hit path.
-func (r *runner[K, V]) detach() *runner[K, V] {
-	c := *r
-	c.detached = true
-	return &c
-}
-
 // runner carries one configuration of memo over one cache.
 type runner[K comparable, V any] struct {
-	c   *cache.Cache[K, V]
+	d   cache.Door[K, V]
 	o   Options
 	ttl time.Duration
 	bg  *tracker // background goroutines, when Close stops them (Func); or nil
@@ -76,361 +73,434 @@ func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *tra
 	o := opts.withDefaults()
 	ttl := o.TTL
 	if ttl <= 0 {
-		ttl = c.TTLDefault()
+		ttl = c.WriteTTL()
 	}
 	if ttl <= 0 {
 		o.RefreshAhead = 0 // nothing expires: nothing to refresh ahead of
 	}
-	return runner[K, V]{c: c, o: o, ttl: ttl, bg: bg}
+	return runner[K, V]{d: c.Door(), o: o, ttl: ttl, bg: bg}
 }
 
-// storeKeys are the store keys of one cache key.
-type storeKeys struct {
-	value, negative, fresh string
+// detach returns a copy of r for a goroutine, so that r itself, on the
+// caller's stack, does not escape to the heap on the hit path.
+func (r *runner[K, V]) detach() *runner[K, V] {
+	c := *r
+	c.detached = true
+	return &c
 }
 
-func (r *runner[K, V]) keysOf(k K) (storeKeys, error) {
-	v, err := r.c.Door().Key(k)
-	if err != nil {
-		return storeKeys{}, &cache.OpError{Op: "memo", Key: v, Err: err}
-	}
-	ks := storeKeys{value: v}
-	// Marker keys only when an option reads them: the hit path of the
-	// default options builds no string but the key.
-	if r.o.NegativeTTL > 0 {
-		ks.negative = v + negativeSuffix
-	}
-	if r.o.RefreshAhead > 0 {
-		ks.fresh = v + freshSuffix
-	}
-	return ks, nil
-}
+// detachedOpTimeout bounds each store operation of a flight or a refresh,
+// which run on contexts detached from their callers, when the cache sets no
+// Timeout (the Door applies the cache's own).
+const detachedOpTimeout = 10 * time.Second
 
-// state is what a read found.
-type state int
-
-const (
-	miss     state = iota // nothing usable
-	hit                   // a value
-	stale                 // a value whose refresh-ahead point has passed
-	negative              // a cached ErrNotFound
-)
-
-type entry[V any] struct {
-	state   state
-	val     V
-	corrupt bool // a value was there but did not decode
+func (r *runner[K, V]) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.detached && r.d.Timeout() <= 0 {
+		return context.WithTimeout(ctx, detachedOpTimeout)
+	}
+	return ctx, noCancel
 }
 
 // noCancel is the cancel function of a context without a timeout, shared so
 // that the hot path allocates no closure.
 var noCancel context.CancelFunc = func() {}
 
-func (r *runner[K, V]) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if t := r.c.Timeout(); t > 0 {
-		return context.WithTimeout(ctx, t)
-	}
-	if r.detached {
-		// A flight's or a refresh's context has no end: bound it anyway.
-		return context.WithTimeout(ctx, detachedOpTimeout)
-	}
-	return ctx, noCancel
+// fail wraps err as memo's error for op on key.
+func fail(op, key string, err error) error {
+	return &cache.OpError{Pkg: "memo", Op: op, Key: key, Err: err}
 }
 
-// detachedOpTimeout bounds a store operation of a flight or a refresh, which
-// run on contexts detached from their callers, when the cache sets no
-// Timeout.
-const detachedOpTimeout = 10 * time.Second
+// notFound is the error of a key the computation (or a cached answer) says
+// does not exist. cause, when not nil, is the computation's own error, kept
+// for errors.Is (sql.ErrNoRows).
+func notFound(key string, cause error) error {
+	if cause == nil || cause == ErrNotFound {
+		return fail("get-or-compute", key, ErrNotFound)
+	}
+	return fail("get-or-compute", key, cause)
+}
 
-// read reads the value of ks and, in the same store call, the markers the
-// options need.
-func (r *runner[K, V]) read(ctx context.Context, ks storeKeys) (entry[V], error) {
+// load reads key's entry.
+func (r *runner[K, V]) load(ctx context.Context, key string) (cache.Entry[V], error) {
 	ctx, cancel := r.opContext(ctx)
 	defer cancel()
-	store := r.c.Store()
-	var e entry[V]
-	if r.o.NegativeTTL <= 0 && r.o.RefreshAhead <= 0 {
-		data, err := store.Get(ctx, ks.value)
-		if errors.Is(err, cache.ErrNotFound) {
-			return e, nil
-		}
-		if err != nil {
-			return e, &cache.OpError{Op: "memo get", Key: ks.value, Err: err}
-		}
-		return r.decode(data, true), nil
-	}
-	names := make([]string, 1, 3)
-	names[0] = ks.value
-	if r.o.NegativeTTL > 0 {
-		names = append(names, ks.negative)
-	}
-	if r.o.RefreshAhead > 0 {
-		names = append(names, ks.fresh)
-	}
-	vals, err := store.GetMulti(ctx, names)
-	if err != nil {
-		return e, &cache.OpError{Op: "memo get", Key: ks.value, Err: err}
-	}
-	if vals[0] != nil {
-		return r.decode(vals[0], r.o.RefreshAhead <= 0 || vals[len(vals)-1] != nil), nil
-	}
-	if r.o.NegativeTTL > 0 && vals[1] != nil {
-		e.state = negative
-	}
-	return e, nil
+	return r.d.Load(ctx, key)
 }
 
-func (r *runner[K, V]) decode(data []byte, fresh bool) entry[V] {
-	v, err := r.c.Codec().Decode(data)
-	if err != nil {
-		return entry[V]{corrupt: true}
-	}
-	if !fresh {
-		return entry[V]{state: stale, val: v}
-	}
-	return entry[V]{state: hit, val: v}
-}
+// state is what an entry means to a reader at one instant.
+type state uint8
 
-// write stores v (and its freshness marker) with the TTL.
-func (r *runner[K, V]) write(ctx context.Context, ks storeKeys, v V) error {
-	data, err := r.c.Codec().Encode(v)
-	if err != nil {
-		return &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
-	}
-	ctx, cancel := r.opContext(ctx)
-	defer cancel()
-	if r.o.RefreshAhead > 0 {
-		// The marker first, and alone (a SetMulti may write its items in
-		// any order, or at once): on a store that rounds TTLs to whole
-		// seconds, a value written in a later second than its marker only
-		// expires later, never earlier.
-		err = r.c.Store().Set(ctx, ks.fresh, freshMarker, freshTTL(r.ttl, r.o.RefreshAhead))
-	}
-	if err == nil {
-		err = r.c.Store().Set(ctx, ks.value, data, r.ttl)
-	}
-	if err != nil {
-		return &cache.OpError{Op: "memo set", Key: ks.value, Err: err}
-	}
-	if r.o.NegativeTTL > 0 {
-		// A not-found answer cached before must not outlive the value.
-		if _, err := r.c.Store().Delete(ctx, ks.negative); err != nil {
-			return &cache.OpError{Op: "memo delete", Key: ks.negative, Err: err}
-		}
-	}
-	return nil
-}
+const (
+	stateMiss     state = iota // nothing usable: absent, corrupt, stale, an ended lease
+	stateHit                   // a fresh value (with or without a refresh's lease)
+	stateNegative              // a fresh "not found"
+	stateLeased                // another computation's lease, no value
+)
 
-// freshMarker is the value of a freshness marker: only its presence counts.
-var freshMarker = []byte{'1'}
-
-// freshTTL is the TTL of the freshness marker of a value written with ttl:
-// the refresh point ttl*refreshAhead, at least 1ms. It is moved earlier, to
-// a second before the value expires, when that is at least half of the
-// refresh point: on a store that rounds TTLs up to whole seconds
-// (memcached), the marker then still expires strictly before the value and
-// the refresh happens. A shorter TTL keeps its refresh point (moving it
-// would refresh on nearly every hit), and on such a store is not refreshed
-// ahead: marker and value expire in the same second.
-func freshTTL(ttl time.Duration, refreshAhead float64) time.Duration {
-	fresh := time.Duration(float64(ttl) * refreshAhead)
-	if early := ttl - time.Second; early < fresh && early >= fresh/2 {
-		fresh = early
+func classify[V any](e *cache.Entry[V], now time.Time) state {
+	switch {
+	case !e.Exists() || e.Corrupt != nil:
+		return stateMiss
+	case e.HasValue && e.Fresh(now):
+		return stateHit
+	case e.NotFound && e.Fresh(now):
+		return stateNegative
+	case !e.HasValue && e.Held(now):
+		return stateLeased
 	}
-	return max(fresh, time.Millisecond)
-}
-
-// writeNegative caches a not-found answer.
-func (r *runner[K, V]) writeNegative(ctx context.Context, ks storeKeys) error {
-	ctx, cancel := r.opContext(ctx)
-	defer cancel()
-	if err := r.c.Store().Set(ctx, ks.negative, []byte{'1'}, r.o.NegativeTTL); err != nil {
-		return &cache.OpError{Op: "memo set", Key: ks.negative, Err: err}
-	}
-	// A value still there (corrupt bytes, or a value written meanwhile that
-	// the computation no longer finds) would hide the answer.
-	if _, err := r.c.Store().Delete(ctx, ks.value); err != nil {
-		return &cache.OpError{Op: "memo delete", Key: ks.value, Err: err}
-	}
-	return nil
-}
-
-func notFound(key string) error {
-	return &cache.OpError{Op: "get-or-compute", Key: key, Err: ErrNotFound}
+	return stateMiss
 }
 
 func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (V, error) {
 	var zero V
-	ks, err := r.keysOf(k)
+	key, err := r.d.Key(k)
 	if err != nil {
-		return zero, err
+		return zero, fail("get-or-compute", key, err)
 	}
-	e, err := r.read(ctx, ks)
+	if r.d.Raw() {
+		return zero, fail("get-or-compute", key, cache.ErrRaw)
+	}
+	e, err := r.load(ctx, key)
 	if err != nil {
 		if !r.o.FailOpen || ctx.Err() != nil {
-			return zero, err
+			return zero, fail("get-or-compute", key, withCause(ctx, err))
 		}
-		r.o.Stats.FailOpen.Add(1)
+		r.d.Count(cache.EventFailOpen, 1)
+		return r.failOpen(ctx, key, compute)
 	}
-	switch e.state {
-	case hit:
-		r.o.Stats.Hits.Add(1)
-		return e.val, nil
-	case stale:
-		r.o.Stats.Hits.Add(1)
-		r.refresh(ctx, k, ks, compute)
-		return e.val, nil
-	case negative:
-		r.o.Stats.NegativeHits.Add(1)
-		return zero, notFound(ks.value)
+	now := time.Now()
+	switch classify(&e, now) {
+	case stateHit:
+		r.d.Count(cache.EventHit, 1)
+		if r.refreshDue(&e, now) {
+			r.refresh(ctx, key, e, compute)
+		}
+		return e.Value, nil
+	case stateNegative:
+		r.d.Count(cache.EventNegativeHit, 1)
+		return zero, notFound(key, nil)
 	}
-	r.o.Stats.Misses.Add(1)
-	f, leader := join[V](r.c.Store(), computeFlight, ks.value)
+	r.d.Count(cache.EventMiss, 1)
+	f, leader := r.d.JoinFlight(cache.ComputeFlight, key)
 	if leader {
 		// The flight runs detached from this caller, so that its end does
 		// not end the computation the others wait for.
 		base := r.bg.add()
-		go r.detach().runFlight(ctx, base, k, ks, compute, e.corrupt, f)
+		go r.detach().runFlight(ctx, base, key, e, compute, f)
 	}
-	return wait[V](ctx, f, ks.value)
+	return wait[V](ctx, f, key)
 }
 
-// runFlight is the goroutine of a flight, on a copy of the runner: it runs
-// detached from the leader's context and finishes the flight for its
-// followers. Each of its phases is bounded: the wait for another process's
-// lock by the lease, each store operation by the cache's Timeout (or
-// detachedOpTimeout), the computation by ComputeTimeout; and all end when
-// base does (Memo.Close).
-func (r *runner[K, V]) runFlight(ctx, base context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool, f *flight) {
-	defer r.bg.done()
-	fctx, cancel := detached(ctx, base)
-	v, err := r.flight(fctx, k, ks, compute, corrupt)
-	cancel()
-	f.finish(v, err)
+// wait waits for f, the flight of key, or for ctx to end.
+func wait[V any](ctx context.Context, f *cache.Flight, key string) (V, error) {
+	val, err := f.Wait(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		var zero V
+		return zero, ctxError("get-or-compute", key, ctx)
+	}
+	v, _ := val.(V) // the flight's type is V: only a nil value fails
+	return v, err
 }
 
-// flight is one process's attempt to fill ks: lock, re-check, compute,
-// write, release — or wait for another process's computation, at most the
-// lease, and then compute.
-func (r *runner[K, V]) flight(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
-	var zero V
-	l, err := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
-	if err != nil {
-		return zero, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, r.o.Lease)
-	defer cancel()
-	for {
-		held, err := l.AcquireOrWait(wctx)
-		switch {
-		case ctx.Err() != nil:
-			// Stopped (Memo.Close): no computation.
-			if held {
-				l.Release(ctx)
-			}
-			return zero, ctxError("memo", ks.value, ctx)
-		case err != nil && wctx.Err() != nil:
-			// The lease passed while waiting: the holder outlived it.
-			r.o.Stats.LockWaits.Add(1)
-			return r.computeAndWrite(ctx, ks, compute, corrupt)
-		case err != nil && !r.o.FailOpen:
-			return zero, err
-		case err != nil:
-			r.o.Stats.FailOpen.Add(1)
-			return r.computeAndWrite(ctx, ks, compute, corrupt)
-		case held:
-			defer l.Release(ctx)
-		default:
-			r.o.Stats.LockWaits.Add(1)
-		}
-		e, err := r.read(ctx, ks)
-		switch {
-		case err != nil && !r.o.FailOpen:
-			return zero, err
-		case err != nil:
-			r.o.Stats.FailOpen.Add(1)
-		case e.state == hit || e.state == stale:
-			return e.val, nil
-		case e.state == negative:
-			return zero, notFound(ks.value)
-		}
-		corrupt = corrupt || e.corrupt
-		if held || err != nil || wctx.Err() != nil {
-			// Holding the lock; or the store fails and we fail open; or the
-			// holder outlived its lease: compute.
-			return r.computeAndWrite(ctx, ks, compute, corrupt)
-		}
-	}
-}
-
-// computeAndWrite runs the computation and stores its answer.
-func (r *runner[K, V]) computeAndWrite(ctx context.Context, ks storeKeys, compute func(ctx context.Context) (V, error), corrupt bool) (V, error) {
-	var zero V
-	if ctx.Err() != nil {
-		// Stopped (Memo.Close, or Refresh's caller gave up): no computation.
-		return zero, ctxError("memo compute", ks.value, ctx)
-	}
-	r.o.Stats.Computations.Add(1)
+// failOpen computes without the store, for callers whose read of it
+// failed: the value is returned and not stored (the store is failing, and
+// a write without a lease could land over a newer value).
+func (r *runner[K, V]) failOpen(ctx context.Context, key string, compute func(ctx context.Context) (V, error)) (V, error) {
+	r.d.Count(cache.EventComputation, 1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
+	defer cancel()
 	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
-	cancel()
 	if errors.Is(err, ErrNotFound) {
-		if r.o.NegativeTTL > 0 {
-			if werr := r.writeNegative(ctx, ks); werr != nil {
-				r.o.Stats.WriteErrors.Add(1)
-			}
-		}
-		return zero, notFound(ks.value)
+		return v, notFound(key, err)
 	}
 	if err != nil {
-		return zero, &cache.OpError{Op: "memo compute", Key: ks.value, Err: err}
-	}
-	if ctx.Err() != nil {
-		return v, nil // stopped meanwhile: the value is good, but not stored
-	}
-	if werr := r.write(ctx, ks, v); werr != nil {
-		r.o.Stats.WriteErrors.Add(1) // the value is still good: return it
-	} else if corrupt {
-		r.o.Stats.Healed.Add(1)
+		r.d.Count(cache.EventError, 1)
+		return v, fail("compute", key, err)
 	}
 	return v, nil
 }
 
-// refresh recomputes a stale value in the background: at most one refresh
+// runFlight is the goroutine of a flight, on a copy of the runner: it runs
+// detached from the leader's context and finishes the flight for its
+// followers. It ends when base does (Memo.Close).
+func (r *runner[K, V]) runFlight(ctx, base context.Context, key string, e cache.Entry[V], compute func(ctx context.Context) (V, error), f *cache.Flight) {
+	defer r.bg.done()
+	fctx, cancel := detached(ctx, base)
+	v, err := r.fill(fctx, key, e, compute)
+	cancel()
+	f.Finish(v, err)
+}
+
+// fill is one process's attempt to fill key, starting from the entry e a
+// caller read: take the lease and compute, or wait for the computation
+// that holds it and read what it left. The wait for other computations is
+// bounded by ComputeTimeout plus the lease.
+func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], compute func(ctx context.Context) (V, error)) (V, error) {
+	var zero V
+	wctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout+r.o.Lease)
+	defer cancel()
+	waited := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return zero, ctxError("get-or-compute", key, ctx) // stopped (Memo.Close)
+		}
+		switch classify(&e, time.Now()) {
+		case stateHit:
+			return e.Value, nil // filled meanwhile, by another process
+		case stateNegative:
+			return zero, notFound(key, nil)
+		case stateLeased:
+			if !waited {
+				waited = true
+				r.d.Count(cache.EventLeaseWait, 1)
+			}
+			next, err := r.awaitLease(wctx, key, e)
+			if err != nil {
+				if ctx.Err() == nil && wctx.Err() != nil {
+					return zero, fail("get-or-compute", key, fmt.Errorf("waited %v for another computation: %w", r.o.ComputeTimeout+r.o.Lease, context.DeadlineExceeded))
+				}
+				return r.storeFailed(ctx, key, err, compute)
+			}
+			e = next
+			continue
+		}
+		lease, won, err := r.takeLease(ctx, key, &e, cache.Entry[V]{})
+		if err != nil {
+			return r.storeFailed(ctx, key, err, compute)
+		}
+		if !won {
+			// Another caller was first: read what it left.
+			if e, err = r.load(ctx, key); err != nil {
+				return r.storeFailed(ctx, key, err, compute)
+			}
+			continue
+		}
+		return r.computeUnderLease(ctx, key, lease, e.Corrupt != nil, compute)
+	}
+}
+
+// storeFailed handles a store error of a flight: with FailOpen the value is
+// computed all the same (and not stored); otherwise the error is returned.
+// The Door already counted the error.
+func (r *runner[K, V]) storeFailed(ctx context.Context, key string, err error, compute func(ctx context.Context) (V, error)) (V, error) {
+	if !r.o.FailOpen || ctx.Err() != nil {
+		var zero V
+		return zero, fail("get-or-compute", key, withCause(ctx, err))
+	}
+	r.d.Count(cache.EventFailOpen, 1)
+	return r.failOpen(ctx, key, compute)
+}
+
+// leaseTTL is the store's expiry of a lease entry: the lease.
+func (r *runner[K, V]) leaseTTL() time.Duration { return r.o.Lease }
+
+// takeLease writes a lease into key over the entry e read from it (an Add
+// when e does not exist, a swap otherwise), keeping keep's value beside
+// the lease when keep.HasValue (a refresh). won reports that the lease is
+// the caller's; false means the key changed since e was read.
+func (r *runner[K, V]) takeLease(ctx context.Context, key string, e *cache.Entry[V], keep cache.Entry[V]) (lease cache.Entry[V], won bool, err error) {
+	now := time.Now()
+	lease = cache.Entry[V]{Lease: true, LeaseEnd: now.Add(r.o.Lease)}
+	ttl := r.leaseTTL()
+	if keep.HasValue {
+		lease.Value, lease.HasValue = keep.Value, true
+		lease.Written, lease.FreshUntil = keep.Written, keep.FreshUntil
+		// The value stays readable as long as it would have.
+		if !keep.Written.IsZero() && r.ttl > 0 {
+			ttl = max(ttl, keep.Written.Add(r.ttl).Sub(now))
+		}
+	}
+	octx, cancel := r.opContext(ctx)
+	defer cancel()
+	if !e.Exists() {
+		err = r.d.Add(octx, key, &lease, ttl)
+		if errors.Is(err, cache.ErrExists) {
+			return lease, false, nil
+		}
+		return lease, err == nil, err
+	}
+	won, err = r.d.Swap(octx, key, e, &lease, ttl)
+	return lease, won, err
+}
+
+// awaitLease waits until the lease in e (another computation's) may have
+// ended: the store's wake-up of a swap or a delete of the key, or the
+// lease's end, polling with backoff where the store does not notify. It
+// returns the entry read after the wait.
+func (r *runner[K, V]) awaitLease(ctx context.Context, key string, e cache.Entry[V]) (cache.Entry[V], error) {
+	w := r.d.Watch(ctx, key)
+	defer w.Stop()
+	// Read again now that the watch is in place: an end in between is
+	// seen here, not missed.
+	cur, err := r.load(ctx, key)
+	if err != nil || classify(&cur, time.Now()) != stateLeased || cur.ID != e.ID {
+		return cur, err
+	}
+	poll := minPoll
+	for {
+		left := time.Until(cur.LeaseEnd) + time.Millisecond
+		d := left
+		if !w.Notified() {
+			d = min(jitter(poll), left)
+			poll = min(2*poll, maxPoll)
+		}
+		if _, err := w.Wait(ctx, d); err != nil {
+			return cur, err
+		}
+		next, err := r.load(ctx, key)
+		if err != nil || classify(&next, time.Now()) != stateLeased || next.ID != cur.ID || !next.LeaseEnd.Equal(cur.LeaseEnd) {
+			return next, err // ended, renewed or replaced: the caller looks again
+		}
+	}
+}
+
+// Polls of a waiter on a store that does not notify (Memcached): jittered,
+// from minPoll doubling to maxPoll, never past the lease's end.
+const (
+	minPoll = 2 * time.Millisecond
+	maxPoll = 100 * time.Millisecond
+)
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// computeUnderLease runs the computation while the caller holds lease on
+// key, and replaces the lease with the outcome: the value, a cached "not
+// found", or nothing (an error gives the lease up).
+func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease cache.Entry[V], corrupt bool, compute func(ctx context.Context) (V, error)) (V, error) {
+	var zero V
+	r.d.Count(cache.EventComputation, 1)
+	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
+	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
+	cancel()
+	if err != nil {
+		r.endLease(ctx, key, &lease, err)
+		if errors.Is(err, ErrNotFound) {
+			return zero, notFound(key, err)
+		}
+		r.d.Count(cache.EventError, 1)
+		return zero, fail("compute", key, err)
+	}
+	if ctx.Err() != nil {
+		r.release(ctx, key, &lease)
+		return v, nil // stopped meanwhile: the value is good, but not stored
+	}
+	if r.writeValue(ctx, key, &lease, v) && corrupt {
+		r.d.Count(cache.EventHealed, 1)
+	}
+	return v, nil
+}
+
+// writeValue replaces the lease on key with the value v, and reports
+// whether it was written. A lease that is gone (a Set, Delete or
+// Invalidate since the computation started, or a takeover) drops the value:
+// no stale set. A store error is counted, and the value is still good.
+func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.Entry[V], v V) bool {
+	val := cache.Entry[V]{Value: v, HasValue: true}
+	octx, cancel := r.opContext(context.WithoutCancel(ctx))
+	defer cancel()
+	ok, err := r.d.Swap(octx, key, lease, &val, r.ttl)
+	if err != nil {
+		r.d.Count(cache.EventBackgroundError, 1)
+		return false
+	}
+	if ok {
+		r.d.Count(cache.EventSet, 1)
+	}
+	return ok
+}
+
+// endLease replaces the lease on key after a computation that failed with
+// err: a cached "not found" for ErrNotFound with NegativeTTL, else nothing
+// (the lease is given up, waking the waiters, which then compute
+// themselves).
+func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.Entry[V], err error) {
+	if errors.Is(err, ErrNotFound) && r.o.NegativeTTL > 0 {
+		neg := cache.Entry[V]{NotFound: true, FreshUntil: time.Now().Add(r.o.NegativeTTL)}
+		octx, cancel := r.opContext(context.WithoutCancel(ctx))
+		defer cancel()
+		if _, err := r.d.Swap(octx, key, lease, &neg, r.o.NegativeTTL); err != nil {
+			r.d.Count(cache.EventBackgroundError, 1)
+		}
+		return
+	}
+	r.release(ctx, key, lease)
+}
+
+// release gives the lease on key up, if it is still there, waking its
+// waiters.
+func (r *runner[K, V]) release(ctx context.Context, key string, lease *cache.Entry[V]) {
+	octx, cancel := r.opContext(context.WithoutCancel(ctx))
+	defer cancel()
+	if lease.HasValue {
+		// A refresh's lease: put the value back without it, so that the
+		// next reader past the refresh point tries again.
+		back := cache.Entry[V]{Value: lease.Value, HasValue: true, Written: lease.Written, FreshUntil: lease.FreshUntil}
+		ttl := r.ttl
+		if !lease.Written.IsZero() && r.ttl > 0 {
+			ttl = max(time.Millisecond, lease.Written.Add(r.ttl).Sub(time.Now()))
+		}
+		if _, err := r.d.Swap(octx, key, lease, &back, ttl); err != nil {
+			r.d.Count(cache.EventBackgroundError, 1)
+		}
+		return
+	}
+	if _, err := r.d.Remove(octx, key, lease); err != nil {
+		r.d.Count(cache.EventBackgroundError, 1)
+	}
+}
+
+// refreshDue reports whether the value in e, a hit, is past its refresh
+// point and nobody refreshes it yet.
+func (r *runner[K, V]) refreshDue(e *cache.Entry[V], now time.Time) bool {
+	if r.o.RefreshAhead <= 0 || e.Plain || e.Lease || e.Written.IsZero() {
+		return false
+	}
+	return !now.Before(e.Written.Add(time.Duration(float64(r.ttl) * r.o.RefreshAhead)))
+}
+
+// refresh recomputes the value in e in the background: at most one refresh
 // per key in the process (a flight), and across processes only the caller
-// that takes the key's lock and still finds the value stale.
-func (r *runner[K, V]) refresh(ctx context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error)) {
-	f, leader := join[V](r.c.Store(), refreshFlight, ks.value)
+// whose lease lands beside the value.
+func (r *runner[K, V]) refresh(ctx context.Context, key string, e cache.Entry[V], compute func(ctx context.Context) (V, error)) {
+	f, leader := r.d.JoinFlight(cache.RefreshFlight, key)
 	if !leader {
 		return
 	}
 	base := r.bg.add()
-	go r.detach().backgroundRefresh(ctx, base, k, ks, compute, f)
+	go r.detach().backgroundRefresh(ctx, base, key, e, compute, f)
 }
 
 // backgroundRefresh is the goroutine of refresh, on a copy of the runner.
-func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, k K, ks storeKeys, compute func(ctx context.Context) (V, error), f *flight) {
-	// Each step below is bounded, and all end when base does.
+func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, e cache.Entry[V], compute func(ctx context.Context) (V, error), f *cache.Flight) {
 	rctx, stop := detached(ctx, base)
 	defer func() {
 		stop()
-		f.finish(nil, nil)
+		f.Finish(nil, nil)
 		r.bg.done()
 	}()
-	l, err := lock.NewRedLock(r.c, k, r.o.Lease, r.o.Lock)
-	if err != nil {
-		return
-	}
-	tctx, cancel := r.opContext(rctx)
-	ok, err := l.TryAcquire(tctx)
-	cancel()
-	if !ok || err != nil {
-		return // another caller refreshes (or computes) it
-	}
-	defer l.Release(rctx)
-	if e, err := r.read(rctx, ks); err != nil || e.state != stale {
+	lease, won, err := r.takeLease(rctx, key, &e, e)
+	if err != nil || !won {
 		return // refreshed meanwhile, or gone: a miss computes it
 	}
-	r.o.Stats.Refreshes.Add(1)
-	_, _ = r.computeAndWrite(rctx, ks, compute, false)
+	r.d.Count(cache.EventRefresh, 1)
+	if _, err := r.computeUnderLease(rctx, key, lease, false, compute); err != nil && !errors.Is(err, ErrNotFound) {
+		r.d.Count(cache.EventBackgroundError, 1)
+	}
+}
+
+// withCause joins err, a store error, with context.Cause(ctx) when ctx has
+// ended with a cause of its own that err does not carry already.
+func withCause(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() && !errors.Is(err, cause) {
+		return errors.Join(err, cause)
+	}
+	return err
 }

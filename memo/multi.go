@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/typedcache/typedcache/cache"
 )
@@ -36,9 +38,12 @@ func (e KeyErrors[K]) Unwrap() []error {
 
 // GetOrComputeMulti returns the values of keys, reading them all in one
 // store call and computing only the missing ones, all in one call of
-// computeMissing (aiocache's multi_cached, with partial hits). A key that a
-// concurrent GetOrCompute or GetOrComputeMulti of this process is already
-// computing is not computed again: this call waits for it.
+// computeMissing (aiocache's multi_cached, with partial hits). It takes a
+// lease in the entry of every missing key, as GetOrCompute does, so that
+// across goroutines and processes each key is computed once: keys whose
+// lease another caller holds are waited for, not computed again; keys of
+// this call are computed together, and each value is written over its own
+// lease only (no stale sets).
 //
 // computeMissing returns the values it found. A key it does not return does
 // not exist: it is reported as ErrNotFound and, with NegativeTTL, cached as
@@ -49,68 +54,77 @@ func (e KeyErrors[K]) Unwrap() []error {
 // Keys without a value are absent from the map and reported in a KeyErrors
 // error; the map still holds every other value.
 //
-// Unlike GetOrCompute, it takes no cross-process lock (one lock per key
-// would cost a round trip per key): across processes a missing key may be
-// computed once per process.
-//
-// As GetOrCompute's flights, the computation runs in a goroutine that
-// outlives a caller that gives up, bounded by ComputeTimeout and the store
-// timeouts; Memo.GetMulti's is stopped by Memo.Close.
+// The leases are taken concurrently (one store call each, at most 32 at
+// once), then the values written likewise. As GetOrCompute's flights, the
+// computation runs in a goroutine that outlives a caller that gives up,
+// bounded by ComputeTimeout and the store timeouts; Memo.GetMulti's is
+// stopped by Memo.Close.
 func GetOrComputeMulti[K comparable, V any](ctx context.Context, c *cache.Cache[K, V], keys []K, computeMissing func(ctx context.Context, missing []K) (map[K]V, error), opts *Options) (map[K]V, error) {
 	r := newRunner(c, opts, nil)
 	return r.getMulti(ctx, keys, computeMissing)
 }
 
+// multiConcurrency bounds the store calls GetOrComputeMulti makes at once.
+const multiConcurrency = 32
+
 func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, error) {
 	out := make(map[K]V, len(keys))
 	errs := KeyErrors[K]{}
 	// Unique keys, with their store keys.
-	kss := make(map[K]storeKeys, len(keys))
+	skeys := make(map[K]string, len(keys))
 	var order []K
+	var names []string
 	for _, k := range keys {
-		if _, dup := kss[k]; dup {
+		if _, dup := skeys[k]; dup {
 			continue
 		}
-		ks, err := r.keysOf(k)
+		key, err := r.d.Key(k)
 		if err != nil {
-			return nil, err
+			return nil, fail("get-or-compute-multi", key, err)
 		}
-		kss[k] = ks
+		skeys[k] = key
 		order = append(order, k)
+		names = append(names, key)
 	}
-	entries, err := r.readMulti(ctx, order, kss)
+	if r.d.Raw() {
+		return nil, fail("get-or-compute-multi", "", cache.ErrRaw)
+	}
+	octx, cancel := r.opContext(ctx)
+	entries, err := r.d.LoadMulti(octx, names)
+	cancel()
 	if err != nil {
 		if !r.o.FailOpen || ctx.Err() != nil {
-			return nil, err
+			return nil, fail("get-or-compute-multi", "", withCause(ctx, err))
 		}
-		r.o.Stats.FailOpen.Add(1)
-		entries = make([]entry[V], len(order))
+		r.d.Count(cache.EventFailOpen, 1)
+		return r.computeMultiOpen(ctx, order, skeys, computeMissing)
 	}
 
 	// Sort the keys: answered, led by this call, or followed.
+	now := time.Now()
 	var mine []K
-	corrupt := map[K]bool{}
-	led := map[K]*flight{}
-	followed := map[K]*flight{}
+	first := map[K]cache.Entry[V]{}
+	led := map[K]*cache.Flight{}
+	followed := map[K]*cache.Flight{}
 	for i, k := range order {
 		e := entries[i]
-		switch e.state {
-		case hit, stale:
-			r.o.Stats.Hits.Add(1)
-			out[k] = e.val
+		switch classify(&e, now) {
+		case stateHit:
+			// Refresh-ahead of bulk loads is left to single-key calls: a
+			// value past its refresh point is served as it is.
+			r.d.Count(cache.EventHit, 1)
+			out[k] = e.Value
 			continue
-		case negative:
-			r.o.Stats.NegativeHits.Add(1)
-			errs[k] = notFound(kss[k].value)
+		case stateNegative:
+			r.d.Count(cache.EventNegativeHit, 1)
+			errs[k] = notFound(skeys[k], nil)
 			continue
 		}
-		r.o.Stats.Misses.Add(1)
-		if e.corrupt {
-			corrupt[k] = true
-		}
-		f, leader := join[V](r.c.Store(), computeFlight, kss[k].value)
+		r.d.Count(cache.EventMiss, 1)
+		f, leader := r.d.JoinFlight(cache.ComputeFlight, skeys[k])
 		if leader {
 			led[k] = f
+			first[k] = e
 			mine = append(mine, k)
 		} else {
 			followed[k] = f
@@ -128,12 +142,12 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 			defer close(done)
 			fctx, cancel := detached(ctx, base)
 			defer cancel()
-			vals, kerrs := rr.computeMulti(fctx, mine, kss, corrupt, computeMissing)
+			vals, kerrs := rr.fillMulti(fctx, mine, skeys, first, computeMissing)
 			for _, k := range mine {
 				if err := kerrs[k]; err != nil {
-					led[k].finish(nil, err)
+					led[k].Finish(nil, err)
 				} else {
-					led[k].finish(vals[k], nil)
+					led[k].Finish(vals[k], nil)
 				}
 			}
 		}()
@@ -147,7 +161,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 	}
 
 	for k, f := range followed {
-		v, err := wait[V](ctx, f, kss[k].value)
+		v, err := wait[V](ctx, f, skeys[k])
 		if err != nil {
 			errs[k] = err
 			continue
@@ -160,131 +174,192 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 	return out, nil
 }
 
-// readMulti reads the values of keys, and the markers the options need, in
-// one store call.
-func (r *runner[K, V]) readMulti(ctx context.Context, order []K, kss map[K]storeKeys) ([]entry[V], error) {
-	per := 1
-	if r.o.NegativeTTL > 0 {
-		per++
-	}
-	if r.o.RefreshAhead > 0 {
-		per++
-	}
-	names := make([]string, 0, per*len(order))
-	for _, k := range order {
-		ks := kss[k]
-		names = append(names, ks.value)
-		if r.o.NegativeTTL > 0 {
-			names = append(names, ks.negative)
+// computeMultiOpen computes keys without the store (FailOpen after the
+// store failed): the values are returned, not stored.
+func (r *runner[K, V]) computeMultiOpen(ctx context.Context, keys []K, skeys map[K]string, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, error) {
+	vals, kerrs := r.computeMissing(ctx, keys, skeys, computeMissing)
+	out := make(map[K]V, len(vals))
+	errs := KeyErrors[K]{}
+	for _, k := range keys {
+		if err := kerrs[k]; err != nil {
+			errs[k] = err
+			continue
 		}
-		if r.o.RefreshAhead > 0 {
-			names = append(names, ks.fresh)
-		}
+		out[k] = vals[k]
 	}
-	entries := make([]entry[V], len(order))
-	if len(names) == 0 {
-		return entries, nil
+	if len(errs) > 0 {
+		return out, errs
 	}
-	octx, cancel := r.opContext(ctx)
-	vals, err := r.c.Store().GetMulti(octx, names)
-	cancel()
-	if err != nil {
-		return nil, &cache.OpError{Op: "memo get-multi", Err: err}
-	}
-	for i := range order {
-		row := vals[i*per : (i+1)*per]
-		switch {
-		case row[0] != nil:
-			// Refresh-ahead of bulk loads is left to single-key calls: a
-			// stale value is served as it is.
-			entries[i] = r.decode(row[0], true)
-		case r.o.NegativeTTL > 0 && row[1] != nil:
-			entries[i].state = negative
-		}
-	}
-	return entries, nil
+	return out, nil
 }
 
-// computeMulti computes the missing keys, writes what it got, and returns
-// the values with an error for every key that has none.
-func (r *runner[K, V]) computeMulti(ctx context.Context, missing []K, kss map[K]storeKeys, corrupt map[K]bool, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
+// computeMissing runs the computation of keys once and sorts its answer:
+// the values, and an error for every key without one (not found, failed).
+func (r *runner[K, V]) computeMissing(ctx context.Context, keys []K, skeys map[K]string, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
 	kerrs := make(map[K]error)
-	if ctx.Err() != nil {
-		// Stopped (Memo.Close): no computation.
-		for _, k := range missing {
-			kerrs[k] = ctxError("memo compute-multi", kss[k].value, ctx)
-		}
-		return nil, kerrs
-	}
-	r.o.Stats.Computations.Add(1)
+	r.d.Count(cache.EventComputation, 1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
-	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, missing) })
+	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, keys) })
 	cancel()
 	var failed KeyErrors[K]
 	if err != nil && !errors.As(err, &failed) {
-		for _, k := range missing {
-			kerrs[k] = &cache.OpError{Op: "memo compute-multi", Key: kss[k].value, Err: err}
+		r.d.Count(cache.EventError, 1)
+		for _, k := range keys {
+			kerrs[k] = fail("compute-multi", skeys[k], err)
 		}
 		return nil, kerrs
 	}
-	var items, markers []cache.Item
-	var drop []string // negative markers of values, values of not-found keys
-	var healed int64
-	for _, k := range missing {
-		ks := kss[k]
+	for _, k := range keys {
 		if ferr := failed[k]; ferr != nil {
-			kerrs[k] = &cache.OpError{Op: "memo compute-multi", Key: ks.value, Err: ferr}
+			kerrs[k] = fail("compute-multi", skeys[k], ferr)
 			continue
 		}
-		v, ok := vals[k]
-		if !ok {
-			kerrs[k] = notFound(ks.value)
-			if r.o.NegativeTTL > 0 {
-				// As writeNegative: a value still there (corrupt bytes, or
-				// one written meanwhile) would hide the answer.
-				items = append(items, cache.Item{Key: ks.negative, Value: []byte{'1'}, TTL: r.o.NegativeTTL})
-				drop = append(drop, ks.value)
-			}
-			continue
-		}
-		data, err := r.c.Codec().Encode(v)
-		if err != nil {
-			// This key's value cannot be stored; the others still are.
-			r.o.Stats.WriteErrors.Add(1)
-			continue
-		}
-		items = append(items, cache.Item{Key: ks.value, Value: data, TTL: r.ttl})
-		if r.o.RefreshAhead > 0 {
-			// As write: the freshness marker, or the next single-key read
-			// finds the value stale and refreshes it at once.
-			markers = append(markers, cache.Item{Key: ks.fresh, Value: freshMarker, TTL: freshTTL(r.ttl, r.o.RefreshAhead)})
-		}
-		if r.o.NegativeTTL > 0 {
-			drop = append(drop, ks.negative)
-		}
-		if corrupt[k] {
-			healed++
-		}
-	}
-	if len(items) > 0 && ctx.Err() == nil { // not once stopped (Memo.Close)
-		octx, cancel := r.opContext(ctx)
-		var werr error
-		if len(markers) > 0 {
-			// As write: the markers first, in a call of their own.
-			werr = r.c.Store().SetMulti(octx, markers)
-		}
-		if werr == nil {
-			werr = r.c.Store().SetMulti(octx, items)
-		}
-		if werr == nil && len(drop) > 0 {
-			_, werr = r.c.Store().Delete(octx, drop...)
-		}
-		cancel()
-		if werr != nil {
-			r.o.Stats.WriteErrors.Add(1) // the values are still good: return them
-		} else {
-			r.o.Stats.Healed.Add(healed)
+		if _, ok := vals[k]; !ok {
+			kerrs[k] = notFound(skeys[k], nil)
 		}
 	}
 	return vals, kerrs
+}
+
+// fillMulti fills the keys this call leads: it takes their leases, computes
+// the keys it won in one call, writes each value over its lease, and fills
+// the keys whose lease another caller holds as GetOrCompute does (waiting
+// for that computation, and computing the key alone if it gives up).
+func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]string, first map[K]cache.Entry[V], computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
+	vals := make(map[K]V, len(keys))
+	kerrs := make(map[K]error)
+	if ctx.Err() != nil {
+		// Stopped (Memo.Close): no computation.
+		for _, k := range keys {
+			kerrs[k] = ctxError("compute-multi", skeys[k], ctx)
+		}
+		return nil, kerrs
+	}
+	var (
+		mu     sync.Mutex
+		leases = map[K]cache.Entry[V]{}
+		won    []K // this call holds their lease
+		others []K // another caller holds theirs, or took it first
+		open   []K // the store failed, FailOpen: computed, not stored
+	)
+	each(keys, func(k K) {
+		e := first[k]
+		if classify(&e, time.Now()) == stateLeased {
+			mu.Lock()
+			others = append(others, k)
+			mu.Unlock()
+			return
+		}
+		lease, ok, err := r.takeLease(ctx, skeys[k], &e, cache.Entry[V]{})
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil && r.o.FailOpen:
+			open = append(open, k)
+		case err != nil:
+			kerrs[k] = fail("get-or-compute-multi", skeys[k], withCause(ctx, err))
+		case ok:
+			won = append(won, k)
+			leases[k] = lease
+		default:
+			others = append(others, k)
+		}
+	})
+	if len(open) > 0 {
+		r.d.Count(cache.EventFailOpen, int64(len(open)))
+	}
+
+	if computed := append(append([]K(nil), won...), open...); len(computed) > 0 {
+		got, errsOf := r.computeMissing(ctx, computed, skeys, computeMissing)
+		for _, k := range open {
+			if err := errsOf[k]; err != nil {
+				kerrs[k] = err
+			} else {
+				vals[k] = got[k]
+			}
+		}
+		each(won, func(k K) {
+			lease := leases[k]
+			key := skeys[k]
+			err := errsOf[k]
+			if err != nil {
+				r.endLease(ctx, key, &lease, err)
+				mu.Lock()
+				kerrs[k] = err
+				mu.Unlock()
+				return
+			}
+			v := got[k]
+			if ctx.Err() != nil {
+				r.release(ctx, key, &lease)
+			} else if r.writeValue(ctx, key, &lease, v) && first[k].Corrupt != nil {
+				r.d.Count(cache.EventHealed, 1)
+			}
+			mu.Lock()
+			vals[k] = v
+			mu.Unlock()
+		})
+	}
+
+	// Keys another caller computes: wait for it, as GetOrCompute would.
+	each(others, func(k K) {
+		key := skeys[k]
+		one := func(ctx context.Context) (V, error) {
+			got, err := computeMissing(ctx, []K{k})
+			var failed KeyErrors[K]
+			if errors.As(err, &failed) {
+				if ferr := failed[k]; ferr != nil {
+					return got[k], ferr
+				}
+				err = nil
+			}
+			if err != nil {
+				return got[k], err
+			}
+			v, ok := got[k]
+			if !ok {
+				return v, ErrNotFound
+			}
+			return v, nil
+		}
+		e, err := r.load(ctx, key)
+		if err == nil {
+			var v V
+			v, err = r.fill(ctx, key, e, one)
+			if err == nil {
+				mu.Lock()
+				vals[k] = v
+				mu.Unlock()
+				return
+			}
+		} else {
+			err = fail("get-or-compute-multi", key, withCause(ctx, err))
+		}
+		mu.Lock()
+		kerrs[k] = err
+		mu.Unlock()
+	})
+	return vals, kerrs
+}
+
+// each runs f for every key, at most multiConcurrency at once, and waits.
+func each[K comparable](keys []K, f func(k K)) {
+	if len(keys) == 1 {
+		f(keys[0])
+		return
+	}
+	sem := make(chan struct{}, multiConcurrency)
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() {
+				<-sem
+				wg.Done()
+			}()
+			f(k)
+		}()
+	}
+	wg.Wait()
 }

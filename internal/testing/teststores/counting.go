@@ -23,6 +23,9 @@ type Counting struct {
 	// lease before each wait.
 	TTLCalls                                            atomic.Int64
 	SetCalls, AddCalls, DeleteCalls, DeleteIfEqualCalls atomic.Int64
+	// SwapCalls counts SwapIfEqual calls (passed on where the inner store
+	// has them; the Door's fallback otherwise).
+	SwapCalls atomic.Int64
 	// GetMultiCalls counts GetMulti calls (one per call, whatever the
 	// number of keys); SetMultiCalls likewise.
 	GetMultiCalls, SetMultiCalls atomic.Int64
@@ -31,6 +34,8 @@ type Counting struct {
 var (
 	_ cache.Notifier = (*Counting)(nil)
 	_ cache.Fencer   = (*Counting)(nil)
+	_ cache.Swapper  = (*Counting)(nil)
+	_ cache.Leaser   = (*Counting)(nil)
 )
 
 // NewCounting wraps s.
@@ -103,4 +108,38 @@ func (c *Counting) AddFenced(ctx context.Context, key string, value []byte, ttl 
 		return f.AddFenced(ctx, key, value, ttl)
 	}
 	return 0, c.Store.Add(ctx, key, value, ttl)
+}
+
+// SwapIfEqual passes on to the inner store's SwapIfEqual; without one it
+// does what the Door's fallback does (Gets, compare, CompareAndSwap).
+func (c *Counting) SwapIfEqual(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	c.SwapCalls.Add(1)
+	if sw, ok := c.Store.(cache.Swapper); ok {
+		return sw.SwapIfEqual(ctx, key, old, value, ttl)
+	}
+	cur, tok, err := c.Store.Gets(ctx, key)
+	if errors.Is(err, cache.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if string(cur) != string(old) {
+		return false, nil
+	}
+	err = c.Store.CompareAndSwap(ctx, key, value, tok, ttl)
+	if errors.Is(err, cache.ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// AddLease passes on to the inner store's AddLease, or Add; it counts an
+// Add.
+func (c *Counting) AddLease(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.AddCalls.Add(1)
+	if l, ok := c.Store.(cache.Leaser); ok {
+		return l.AddLease(ctx, key, value, ttl)
+	}
+	return c.Store.Add(ctx, key, value, ttl)
 }

@@ -3,91 +3,10 @@ package memo
 import (
 	"context"
 	"errors"
-	"reflect"
 	"sync"
 
 	"github.com/typedcache/typedcache/cache"
-	"github.com/typedcache/typedcache/internal/identity"
 )
-
-// flights deduplicates computations in the process, per store, value type
-// and key. It is singleflight with one addition GetOrComputeMulti needs: a
-// caller can lead the flights of many keys at once, and a single-key caller
-// joins the flight of its key whoever leads it.
-var flights = struct {
-	mu sync.Mutex
-	m  map[flightKey]*flight
-}{m: make(map[flightKey]*flight)}
-
-// flightKey names a flight: two caches of different value types over one
-// store and namespace never share one, nor do a computation and a refresh
-// of one key.
-type flightKey struct {
-	store any // identity.Of the store
-	typ   reflect.Type
-	kind  flightKind
-	key   string // the value's store key
-}
-
-// flightKind tells the flights of one key apart.
-type flightKind uint8
-
-const (
-	computeFlight flightKind = iota // a miss: compute, write, answer every caller
-	refreshFlight                   // a refresh-ahead in the background; nobody waits
-)
-
-type flight struct {
-	k          flightKey
-	registered bool
-	done       chan struct{}
-	val        any
-	err        error
-}
-
-// join returns the flight of that kind of key (a value's store key), and
-// whether the caller leads it (and must finish it). A store that has no
-// identity in the process gets a flight of its own for every caller: no
-// deduplication, but no panic.
-func join[V any](store cache.Store, kind flightKind, key string) (f *flight, leader bool) {
-	name, ok := identity.Of(store)
-	if !ok {
-		return &flight{done: make(chan struct{})}, true
-	}
-	k := flightKey{store: name, typ: reflect.TypeFor[V](), kind: kind, key: key}
-	flights.mu.Lock()
-	defer flights.mu.Unlock()
-	if f := flights.m[k]; f != nil {
-		return f, false
-	}
-	f = &flight{k: k, registered: true, done: make(chan struct{})}
-	flights.m[k] = f
-	return f, true
-}
-
-// finish records the result of a flight led by the caller and wakes its
-// followers.
-func (f *flight) finish(val any, err error) {
-	if f.registered {
-		flights.mu.Lock()
-		delete(flights.m, f.k)
-		flights.mu.Unlock()
-	}
-	f.val, f.err = val, err
-	close(f.done)
-}
-
-// wait waits for f, the flight of the store key key, or for ctx to end.
-func wait[V any](ctx context.Context, f *flight, key string) (V, error) {
-	select {
-	case <-f.done:
-		v, _ := f.val.(V) // the flight's type is V: only a nil value fails
-		return v, f.err
-	case <-ctx.Done():
-		var zero V
-		return zero, ctxError("memo", key, ctx)
-	}
-}
 
 // ctxError returns the error of an operation on key stopped by the end of
 // ctx: it matches ctx.Err() (context.Canceled or context.DeadlineExceeded)
