@@ -51,14 +51,55 @@
 // GetMulti when several values fail to decode, the [errors.Join] of one
 // *OpError per key; either is matched with errors.Is against the sentinels [ErrNotFound],
 // [ErrExists], [ErrConflict], [ErrNotInteger], [ErrUnsupported],
-// [ErrInvalidKey], [ErrInvalidTTL], [ErrClosed], codec.ErrDecode, or the
-// context's errors.
+// [ErrInvalidKey], [ErrInvalidTTL], [ErrClosed], [ErrUncertain],
+// [ErrTooLarge], [ErrRaw], codec.ErrDecode, or the context's errors.
+//
+// # Entries
+//
+// A value that carries metadata is stored as an entry: a 28-byte versioned
+// header (36 with a lease), then the codec's bytes. The header starts with
+// the byte 0xC1 ([EntryMagic]), which no MessagePack output, UTF-8 text or
+// decimal number starts with, then holds a version, flags (value, not
+// found, lease, compressed), the time of writing, a logical expiry, a
+// random id (or a lease's token) and, with a lease, its end. Package memo
+// keeps everything it needs about a key in its entry: its lease while a
+// computation runs, a cached "not found", the time of writing for
+// refresh-ahead. No second key, so a hit is one read on every store.
+//
+// Plain writes stay plain: Set, SetMulti and Add store the codec's bytes as
+// they are, so that Increment, redis-cli and programs in other languages
+// read them. Only bytes that themselves start with 0xC1 (a []byte value)
+// are written as an entry. CompareAndSwap writes an entry with a fresh id,
+// so that a write whose reply was lost can be recognised. Every read
+// understands both: bytes that do not start with 0xC1 are a plain, fresh
+// value; an entry with only a lease, a "not found", or a value past its
+// logical expiry is a miss to Get, GetMulti and Gets. [Options].Raw turns
+// entries off for caches whose keys other programs must always read as
+// plain codec bytes; memo then refuses the cache ([ErrRaw]).
 //
 // # Computing on a miss
 //
 // [Cache.GetOrCompute] computes a missing value once per key in the
 // process (singleflight) on a context detached from its callers. Package
-// memo does the same across processes, with a lock in the store.
+// memo does the same across processes, with a lease in the key's entry.
+//
+// # The Door
+//
+// Packages built on the Cache (lock, memo, and yours) reach the store
+// through [Cache.Door]: store keys checked as every operation checks them,
+// records beside a value's key that no user key can name (a lock's token),
+// entries (Load, Add, Swap, Remove, Watch), every store call bounded by the
+// Cache's Timeout, counts in the Cache's Stats, and the fallbacks for
+// stores without an optional capability ([Leaser], [Fencer], [Notifier],
+// [Swapper]) in one place.
+//
+// # Lost replies
+//
+// A write whose reply was lost (the connection failed after the command
+// was sent) returns an error matching [ErrUncertain]: it may or may not
+// have been applied, and no store applies it twice. CompareAndSwap reads
+// the key back and recognises its own entry; lock recognises its own
+// token.
 //
 // # Where this differs from aiocache
 //
