@@ -232,3 +232,27 @@ type Swapper interface {
 	// must look again.
 	SwapIfEqual(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
 }
+
+// Bus is an optional interface of a Store that carries messages between
+// the Caches of every process that shares the backend: the local tier's
+// invalidations (see Options.Local). Redis carries them over pub/sub
+// (sharded on a Cluster), the memory store within the process; a store
+// without a bus (Memcached) can be given another store's (LocalOptions.Bus).
+type Bus interface {
+	// Publish sends msg on channel to every subscriber of channel on the
+	// backend, in this process and in others, this caller's own
+	// subscriptions included. It returns once the backend has taken the
+	// message; delivery is at most once.
+	Publish(ctx context.Context, channel string, msg []byte) error
+
+	// Subscribe delivers the messages published on channel to handle, in
+	// the order the backend received them, from one goroutine, until stop
+	// is called. It returns once the subscription is in place: every
+	// message published after it returns is delivered while the
+	// connection lasts. When the subscription is interrupted (the
+	// connection failed: messages may be lost), it calls state(false);
+	// once it is in place again, state(true), before delivering what was
+	// published since. handle and state must return quickly; stop waits
+	// for a running call of either to return, and none is made after it.
+	Subscribe(ctx context.Context, channel string, handle func(msg []byte), state func(connected bool)) (stop func(), err error)
+}
