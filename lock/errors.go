@@ -23,3 +23,9 @@ var (
 	// cache.ErrConflict, so either name matches with errors.Is.
 	ErrConflict = cache.ErrConflict
 )
+
+// ErrLost is the cause (context.Cause) of the context Hold gives its
+// function when the lock is lost while the function runs: the lease could
+// not be extended (another holder has it, or it ran out while the store
+// could not be reached).
+var ErrLost = errors.New("lock: lost")

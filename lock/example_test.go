@@ -364,3 +364,37 @@ func ExampleUpdate() {
 	fmt.Println(v.Items)
 	// Output: [book]
 }
+
+func ExampleRedLock_Hold() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	locks := cache.New[string, struct{}](store, &cache.Options[string, struct{}]{Namespace: "locks"})
+
+	// A job longer than the lease: Hold extends the lease while it runs,
+	// and ends ctx if the lock is lost.
+	l, err := lock.NewRedLock(locks, "nightly-import", 300*time.Millisecond, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = l.Hold(ctx, func(ctx context.Context) error {
+		for step := range 3 {
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx) // lock.ErrLost: stop writing
+			case <-time.After(200 * time.Millisecond):
+				fmt.Println("step", step)
+			}
+		}
+		return nil
+	})
+	fmt.Println(err)
+	// Output:
+	// step 0
+	// step 1
+	// step 2
+	// <nil>
+}
