@@ -31,6 +31,7 @@ type shared[K comparable, V any] struct {
 	codec          codec.Codec[V]
 	defaultTTL     time.Duration // Options.TTL
 	raw            bool          // Options.Raw
+	compress       Compression   // Options.Compression, with defaults; Compressor nil when off
 	timeout        time.Duration
 	computeTimeout time.Duration
 	flights        singleflight.Group
@@ -64,12 +65,16 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	if strings.IndexByte(o.Namespace, ReservedKeyByte) >= 0 {
 		panic("cache: New with a Namespace that contains a NUL byte")
 	}
+	if o.Raw && o.Compression != nil {
+		panic("cache: New with both Raw and Compression: compressed values are entries")
+	}
 	s := &shared[K, V]{
 		store:          store,
 		key:            o.Key,
 		codec:          o.Codec,
 		defaultTTL:     o.TTL,
 		raw:            o.Raw,
+		compress:       compressionOf(o.Compression),
 		timeout:        o.Timeout,
 		computeTimeout: o.ComputeTimeout,
 	}
@@ -223,22 +228,85 @@ func (c *Cache[K, V]) decodeValue(data []byte, now func() time.Time) (v V, found
 func (c *Cache[K, V]) decodePayload(m entryMeta, payload []byte) (V, error) {
 	if m.flags&flagCompressed != 0 {
 		var zero V
-		return zero, fmt.Errorf("%w: %w: compressed entries are not supported by this version", codec.ErrDecode, errEntry)
+		data, err := c.decompress(payload)
+		if err != nil {
+			return zero, err
+		}
+		return c.codec.Decode(data)
 	}
 	return c.codec.Decode(payload)
 }
 
+// compressionOf returns the compression settings of o with defaults, or
+// the zero value (off) for nil; its MaxDecompressed is always set, for
+// reading entries others compressed.
+func compressionOf(o *Compression) Compression {
+	var r Compression
+	if o != nil {
+		r = *o
+		if r.Compressor == nil {
+			r.Compressor = codec.S2()
+		}
+		if r.Threshold <= 0 {
+			r.Threshold = DefaultCompressionThreshold
+		}
+	}
+	if r.MaxDecompressed <= 0 {
+		r.MaxDecompressed = DefaultMaxDecompressed
+	}
+	return r
+}
+
+// compressed returns the payload of a compressed entry of data (the
+// compressor's ID, then the compressed bytes), or nil when compression is
+// off, data is under the threshold, or compressing would not make it
+// smaller.
+func (c *Cache[K, V]) compressed(data []byte) []byte {
+	comp := c.compress.Compressor
+	if comp == nil || len(data) < c.compress.Threshold {
+		return nil
+	}
+	out := comp.Compress(append(make([]byte, 0, len(data)/2+16), comp.ID()), data)
+	if len(out) >= len(data) {
+		return nil
+	}
+	return out
+}
+
+// decompress returns the value's encoding from a compressed payload.
+func (c *Cache[K, V]) decompress(payload []byte) ([]byte, error) {
+	if len(payload) == 0 {
+		return nil, fmt.Errorf("%w: %w: compressed payload without a compressor id", codec.ErrDecode, errEntry)
+	}
+	id := payload[0]
+	comp := c.compress.Compressor
+	if comp == nil || comp.ID() != id {
+		comp = codec.CompressorByID(id)
+	}
+	if comp == nil {
+		return nil, fmt.Errorf("%w: %w: unknown compressor %d", codec.ErrDecode, errEntry, id)
+	}
+	return comp.Decompress(nil, payload[1:], c.compress.MaxDecompressed)
+}
+
 // encodeValue returns the bytes a plain write stores for v: the codec's,
 // or, when they start with the entry magic byte (and the cache is not Raw),
-// an entry holding them, so that no read takes them for an entry. With
-// withID (CompareAndSwap), it is always an entry, with a fresh id (unless
-// the cache is Raw).
+// or are to be compressed (Options.Compression), an entry holding them, so
+// that no read takes them for what they are not. With withID
+// (CompareAndSwap), it is always an entry, with a fresh id (unless the
+// cache is Raw).
 func (c *Cache[K, V]) encodeValue(v V, withID bool) ([]byte, error) {
 	data, err := c.codec.Encode(v)
-	if err != nil || c.raw || (!withID && !isEntry(data)) {
+	if err != nil || c.raw {
 		return data, err
 	}
-	m := entryMeta{flags: flagValue, written: time.Now().UnixMilli(), id: newID()}
+	m := entryMeta{flags: flagValue}
+	if z := c.compressed(data); z != nil {
+		data, m.flags = z, flagValue|flagCompressed
+	} else if !withID && !isEntry(data) {
+		return data, nil
+	}
+	m.written, m.id = time.Now().UnixMilli(), newID()
 	return appendEntry(make([]byte, 0, entryHeaderLen+len(data)), m, data), nil
 }
 

@@ -103,6 +103,9 @@ func (c *Cache[K, V]) encodeEntry(e *Entry[V]) ([]byte, error) {
 			return nil, err
 		}
 		payload = data
+		if z := c.compressed(data); z != nil {
+			payload, m.flags = z, flagValue|flagCompressed
+		}
 	case e.NotFound:
 		m.flags = flagNotFound
 	}

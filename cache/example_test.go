@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/typedcache/typedcache/backends/memstore"
@@ -628,4 +629,26 @@ func ExampleRecover() {
 	// 42 <nil>
 	// cache: computation panicked: boom
 	// true boom true
+}
+
+// Large values compressed in the store: here a 64 KiB text.
+func ExampleCompression() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	pages := cache.New[string, string](store, &cache.Options[string, string]{
+		Namespace:   "pages",
+		Compression: &cache.Compression{Threshold: 4096}, // S2 above 4 KiB
+	})
+	page := strings.Repeat("<p>cached page</p>", 3641)
+	if err := pages.Set(ctx, "home", page); err != nil {
+		log.Fatal(err)
+	}
+	stored, _ := store.Get(ctx, "pages:home")
+	got, _, _ := pages.Get(ctx, "home")
+	fmt.Println(len(page), len(stored) < len(page)/10, got == page)
+	// Output: 65538 true true
 }

@@ -49,7 +49,38 @@ type Options[K comparable, V any] struct {
 	// plain bytes, so a write whose reply was lost cannot be recognised
 	// (lock.Update returns ErrUncertain).
 	Raw bool
+
+	// Compression, when set, compresses the encodings of large values: they
+	// are stored as entries flagged compressed (see Entries in the package
+	// documentation), whatever wrote them (Set, CompareAndSwap, memo), and
+	// every reader decompresses them, with or without this option. Values
+	// under the threshold stay as they were. New panics if it is set on a
+	// Raw cache. See docs/benchmarks.md for what it costs and saves.
+	Compression *Compression
 }
+
+// Compression configures the compression of large values (Options.
+// Compression). Every zero field means the default.
+type Compression struct {
+	// Threshold is the size of an encoding from which it is compressed:
+	// default DefaultCompressionThreshold.
+	Threshold int
+	// Compressor compresses; default codec.S2(). Entries written with
+	// another built-in compressor are read all the same (the entry records
+	// its compressor); one of your own must be given here to be read.
+	Compressor codec.Compressor
+	// MaxDecompressed bounds what one stored value may decompress to, so
+	// that corrupt bytes cannot make a read allocate without bound:
+	// default DefaultMaxDecompressed. A larger value fails to decode with
+	// an error matching codec.ErrDecode.
+	MaxDecompressed int
+}
+
+// Defaults of Compression.
+const (
+	DefaultCompressionThreshold = 1024
+	DefaultMaxDecompressed      = 64 << 20
+)
 
 // DefaultComputeTimeout is the bound of a GetOrCompute computation when
 // Options.ComputeTimeout is zero.
