@@ -37,7 +37,8 @@ type shared[K comparable, V any] struct {
 	flights        singleflight.Group
 	stats          counters
 	wakes          wakeRegistry
-	flightsByKey   flights // the Door's flights (memo)
+	local          *local[K, V] // the local tier; nil without Options.Local
+	flightsByKey   flights      // the Door's flights (memo)
 	bounded        bounded // the untyped part, for Records
 }
 
@@ -91,6 +92,13 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 		s.computeTimeout = DefaultComputeTimeout
 	}
 	s.bounded = bounded{store: store, timeout: s.timeout, stats: &s.stats, wakes: &s.wakes}
+	if o.Local != nil {
+		l, err := newLocal[K, V](store, s.prefix, o.TTL, o.Local)
+		if err != nil {
+			panic("cache: New: local tier: " + err.Error())
+		}
+		s.local = l
+	}
 	return &Cache[K, V]{shared: s, ttl: o.TTL}
 }
 
@@ -123,7 +131,12 @@ func (c *Cache[K, V]) Namespace() string { return c.prefix }
 func (c *Cache[K, V]) Stats() Stats { return c.stats.snapshot() }
 
 // Close closes the store. A store never closes a client the user passed in.
-func (c *Cache[K, V]) Close() error { return c.store.Close() }
+func (c *Cache[K, V]) Close() error {
+	if c.local != nil {
+		c.local.close()
+	}
+	return c.store.Close()
+}
 
 // buildKey returns the full store key of k, like Key, or an error matching
 // ErrInvalidKey if the key function gives an empty key or one that contains
@@ -177,9 +190,19 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 // (it wraps codec.ErrDecode and the value is left in the store).
 // A cached zero value is a hit.
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
+	if c.local != nil {
+		if e, ok := c.local.get(k); ok {
+			c.stats.hits.Add(1)
+			return c.local.value(e), true, nil
+		}
+	}
 	key, err := c.buildKey(k)
 	if err != nil {
 		return v, false, c.fail("get", key, err)
+	}
+	var gen uint64
+	if c.local != nil {
+		gen = c.local.generation(key)
 	}
 	ctx, cancel := c.opContext(ctx)
 	data, err := c.store.Get(ctx, key)
@@ -190,6 +213,20 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error)
 			return v, false, nil
 		}
 		return v, false, c.fail("get", key, err)
+	}
+	if c.local != nil {
+		e := c.entryOf(data)
+		if e.Corrupt != nil {
+			c.stats.decodeErrors.Add(1)
+			return v, false, c.fail("get", key, e.Corrupt)
+		}
+		if !e.HasValue || !e.Fresh(time.Now()) {
+			c.stats.misses.Add(1)
+			return v, false, nil
+		}
+		c.fill(k, key, gen, &e)
+		c.stats.hits.Add(1)
+		return e.Value, true, nil
 	}
 	v, found, err = c.decodeValue(data, time.Now)
 	if err != nil {
@@ -202,6 +239,54 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error)
 	}
 	c.stats.hits.Add(1)
 	return v, true, nil
+}
+
+// fill keeps the value of e, read from the store for k (store key key)
+// when the key's generation was gen, in the local tier.
+func (c *Cache[K, V]) fill(k K, key string, gen uint64, e *Entry[V]) {
+	c.local.install(k, key, gen, localEntry[V]{v: e.Value, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
+}
+
+// wrote updates the local tier after a write of key (k) through this
+// Cache, or one that may have reached the store: it drops the key (moving
+// its generation, so that no older fill lands after), keeps v when given
+// (the writer's own fresh copy), and publishes the invalidation to the
+// other processes. It returns the publication's error, wrapped with
+// ErrNotInvalidated; nil without a local tier.
+func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, v *V, ttl time.Duration) error {
+	l := c.local
+	if l == nil {
+		return nil
+	}
+	l.invalidate(key)
+	if v != nil {
+		var until time.Time
+		if ttl > 0 {
+			until = time.Now().Add(ttl)
+		}
+		l.install(k, key, l.generation(key), localEntry[V]{v: *v, plain: true}, until)
+	}
+	return c.published(ctx, l.publish(ctx, invKey, key))
+}
+
+// wroteKey is wrote for a store key whose typed key is not at hand (the
+// Door's writes): it drops the key and publishes.
+func (c *Cache[K, V]) wroteKey(ctx context.Context, key string) error {
+	l := c.local
+	if l == nil {
+		return nil
+	}
+	l.invalidate(key)
+	return c.published(ctx, l.publish(ctx, invKey, key))
+}
+
+// published wraps a failed publication of an invalidation.
+func (c *Cache[K, V]) published(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	c.stats.errors.Add(1)
+	return errors.Join(ErrNotInvalidated, err)
 }
 
 // decodeValue decodes what a plain read found: plain bytes are a value; an
@@ -315,43 +400,69 @@ func (c *Cache[K, V]) encodeValue(v V, withID bool) ([]byte, error) {
 // to decode are left out of the map and reported in the error (joined, one
 // per key, each wrapping codec.ErrDecode); the other hits are still returned.
 func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
-	skeys := make([]string, len(keys))
-	for i, k := range keys {
+	out := make(map[K]V, len(keys))
+	var hits, misses int64
+	// The keys the local tier does not hold, with their store keys and the
+	// generations to fill them with.
+	ask := keys
+	if c.local != nil {
+		ask = make([]K, 0, len(keys))
+		for _, k := range keys {
+			if e, ok := c.local.get(k); ok {
+				out[k] = c.local.value(e)
+				hits++
+				continue
+			}
+			ask = append(ask, k)
+		}
+	}
+	skeys := make([]string, len(ask))
+	for i, k := range ask {
 		key, err := c.buildKey(k)
 		if err != nil {
 			return nil, c.fail("get-multi", key, err)
 		}
 		skeys[i] = key
 	}
-	out := make(map[K]V, len(keys))
-	if len(keys) == 0 {
+	if len(ask) == 0 {
+		c.stats.hits.Add(hits)
 		return out, nil
 	}
-	ctx, cancel := c.opContext(ctx)
-	vals, err := c.store.GetMulti(ctx, skeys)
+	var gens []uint64
+	if c.local != nil {
+		gens = make([]uint64, len(skeys))
+		for i, key := range skeys {
+			gens[i] = c.local.generation(key)
+		}
+	}
+	octx, cancel := c.opContext(ctx)
+	vals, err := c.store.GetMulti(octx, skeys)
 	cancel()
 	if err != nil {
 		return nil, c.fail("get-multi", "", err)
 	}
 	var errs []error
-	var hits, misses int64
+	now := time.Now()
 	for i, data := range vals {
 		if data == nil {
 			misses++
 			continue
 		}
-		v, found, err := c.decodeValue(data, time.Now)
-		if err != nil {
+		e := c.entryOf(data)
+		if e.Corrupt != nil {
 			c.stats.decodeErrors.Add(1)
-			errs = append(errs, c.fail("get-multi", skeys[i], err))
+			errs = append(errs, c.fail("get-multi", skeys[i], e.Corrupt))
 			continue
 		}
-		if !found {
+		if !e.HasValue || !e.Fresh(now) {
 			misses++
 			continue
 		}
+		if c.local != nil {
+			c.fill(ask[i], skeys[i], gens[i], &e)
+		}
 		hits++
-		out[keys[i]] = v
+		out[ask[i]] = e.Value
 	}
 	c.stats.hits.Add(hits)
 	c.stats.misses.Add(misses)
@@ -372,13 +483,17 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
 	if err != nil {
 		return c.fail("set", key, err)
 	}
-	ctx, cancel := c.opContext(ctx)
-	err = c.store.Set(ctx, key, data, ttl)
+	octx, cancel := c.opContext(ctx)
+	err = c.store.Set(octx, key, data, ttl)
 	cancel()
 	if err != nil {
+		_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
 		return c.fail("set", key, err)
 	}
 	c.stats.sets.Add(1)
+	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+		return c.fail("set", key, err)
+	}
 	return nil
 }
 
@@ -405,13 +520,27 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	ctx, cancel := c.opContext(ctx)
-	err = c.store.SetMulti(ctx, batch)
+	octx, cancel := c.opContext(ctx)
+	err = c.store.SetMulti(octx, batch)
 	cancel()
+	var perr error
+	if c.local != nil {
+		for k, v := range items {
+			key := c.Key(k)
+			if err != nil {
+				perr = errors.Join(perr, c.wrote(ctx, k, key, nil, 0))
+			} else {
+				perr = errors.Join(perr, c.wrote(ctx, k, key, &v, ttl))
+			}
+		}
+	}
 	if err != nil {
 		return c.fail("set-multi", "", err)
 	}
 	c.stats.sets.Add(int64(len(batch)))
+	if perr != nil {
+		return c.fail("set-multi", "", perr)
+	}
 	return nil
 }
 
@@ -430,13 +559,19 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
 	if err != nil {
 		return c.fail("add", key, err)
 	}
-	ctx, cancel := c.opContext(ctx)
-	err = c.store.Add(ctx, key, data, ttl)
+	octx, cancel := c.opContext(ctx)
+	err = c.store.Add(octx, key, data, ttl)
 	cancel()
 	if err != nil {
+		if !errors.Is(err, ErrExists) {
+			_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+		}
 		return c.fail("add", key, err)
 	}
 	c.stats.sets.Add(1)
+	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+		return c.fail("add", key, err)
+	}
 	return nil
 }
 
@@ -453,17 +588,26 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
 	if len(skeys) == 0 {
 		return 0, nil
 	}
-	ctx, cancel := c.opContext(ctx)
-	n, err := c.store.Delete(ctx, skeys...)
+	octx, cancel := c.opContext(ctx)
+	n, err := c.store.Delete(octx, skeys...)
 	cancel()
-	if err != nil {
-		key := ""
-		if len(skeys) == 1 {
-			key = skeys[0]
+	var perr error
+	if c.local != nil {
+		for i, k := range keys {
+			perr = errors.Join(perr, c.wrote(ctx, k, skeys[i], nil, 0))
 		}
+	}
+	key := ""
+	if len(skeys) == 1 {
+		key = skeys[0]
+	}
+	if err != nil {
 		return n, c.fail("delete", key, err)
 	}
 	c.stats.deletes.Add(int64(n))
+	if perr != nil {
+		return n, c.fail("delete", key, perr)
+	}
 	return n, nil
 }
 
@@ -492,11 +636,15 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 	if ttl < 0 {
 		return false, c.fail("expire", key, ErrInvalidTTL)
 	}
-	ctx, cancel := c.opContext(ctx)
-	ok, err := c.store.Expire(ctx, key, ttl)
+	octx, cancel := c.opContext(ctx)
+	ok, err := c.store.Expire(octx, key, ttl)
 	cancel()
+	perr := c.wrote(ctx, k, key, nil, 0) // the local copy's expiry is no longer right
 	if err != nil {
 		return false, c.fail("expire", key, err)
+	}
+	if perr != nil {
+		return ok, c.fail("expire", key, perr)
 	}
 	return ok, nil
 }
@@ -531,11 +679,15 @@ func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (int64, e
 	if err != nil {
 		return 0, c.fail("increment", key, err)
 	}
-	ctx, cancel := c.opContext(ctx)
-	n, err := c.store.Increment(ctx, key, delta)
+	octx, cancel := c.opContext(ctx)
+	n, err := c.store.Increment(octx, key, delta)
 	cancel()
+	perr := c.wrote(ctx, k, key, nil, 0)
 	if err != nil {
 		return 0, c.fail("increment", key, err)
+	}
+	if perr != nil {
+		return n, c.fail("increment", key, perr)
 	}
 	return n, nil
 }
@@ -545,11 +697,19 @@ func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (int64, e
 // by others. On Memcached, clearing a namespace is not possible and returns
 // an error matching ErrUnsupported.
 func (c *Cache[K, V]) Clear(ctx context.Context) error {
-	ctx, cancel := c.opContext(ctx)
-	err := c.store.Clear(ctx, c.prefix)
+	octx, cancel := c.opContext(ctx)
+	err := c.store.Clear(octx, c.prefix)
 	cancel()
+	var perr error
+	if l := c.local; l != nil {
+		l.invalidatePrefix(c.prefix)
+		perr = c.published(ctx, l.publish(ctx, invPrefix, c.prefix))
+	}
 	if err != nil {
 		return c.fail("clear", c.prefix, err)
+	}
+	if perr != nil {
+		return c.fail("clear", c.prefix, perr)
 	}
 	return nil
 }
@@ -619,9 +779,15 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 		err = nil // the reply was lost, not the write
 	}
 	if err != nil {
+		if !errors.Is(err, ErrConflict) {
+			_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+		}
 		return c.fail("cas", key, err)
 	}
 	c.stats.sets.Add(1)
+	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+		return c.fail("cas", key, err)
+	}
 	return nil
 }
 

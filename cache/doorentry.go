@@ -27,12 +27,18 @@ type Entry[V any] struct {
 	Plain   bool  // plain bytes without a header: a fresh value, no metadata
 	Corrupt error // the bytes did not decode (matches codec.ErrDecode); the rest is zero
 
-	raw []byte // the bytes read or written; nil for a missing key
+	raw   []byte // the bytes read or written; nil for a missing key
+	local bool   // read from the local tier: a value, without its bytes
 }
 
 // Exists reports whether the key held anything when it was read (a value,
 // a "not found", a lease, or bytes that did not decode).
-func (e *Entry[V]) Exists() bool { return e.raw != nil }
+func (e *Entry[V]) Exists() bool { return e.raw != nil || e.local }
+
+// Local reports whether the entry was read from the local tier: it holds a
+// value and its metadata, but not the store's bytes, so a Swap from it
+// needs a LoadFresh first.
+func (e *Entry[V]) Local() bool { return e.local }
 
 // Fresh reports whether the entry has not passed its logical expiry at now.
 func (e *Entry[V]) Fresh(now time.Time) bool {
@@ -125,10 +131,32 @@ func (c *Cache[K, V]) encodeEntry(e *Entry[V]) ([]byte, error) {
 	return e.raw, nil
 }
 
-// Load reads key (a store key, from Key) into an Entry: a missing key is an
-// Entry that does not exist, bytes that do not decode one whose Corrupt is
-// set. Errors are the store's (a miss is none).
-func (d Door[K, V]) Load(ctx context.Context, key string) (Entry[V], error) {
+// Load reads k (whose store key is key, from Key) into an Entry: from the
+// local tier when it holds the value (Options.Local), else from the store,
+// filling the local tier with a value it finds. A missing key is an Entry
+// that does not exist, bytes that do not decode one whose Corrupt is set.
+// Errors are the store's (a miss is none).
+func (d Door[K, V]) Load(ctx context.Context, k K, key string) (Entry[V], error) {
+	l := d.c.local
+	if l != nil {
+		if le, ok := l.get(k); ok {
+			return Entry[V]{Value: l.value(le), HasValue: true, Written: le.written, FreshUntil: le.freshUntil, Plain: le.plain, local: true}, nil
+		}
+	}
+	var gen uint64
+	if l != nil {
+		gen = l.generation(key)
+	}
+	e, err := d.LoadFresh(ctx, key)
+	if err == nil && l != nil && e.HasValue && e.Corrupt == nil && e.Fresh(time.Now()) {
+		d.c.fill(k, key, gen, &e)
+	}
+	return e, err
+}
+
+// LoadFresh reads key from the store, never from the local tier, as Load
+// does: the entry carries the store's bytes, for a Swap.
+func (d Door[K, V]) LoadFresh(ctx context.Context, key string) (Entry[V], error) {
 	b := d.c.base()
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
@@ -145,21 +173,47 @@ func (d Door[K, V]) Load(ctx context.Context, key string) (Entry[V], error) {
 	return d.c.entryOf(data), nil
 }
 
-// LoadMulti reads keys in one store call, as Load reads one.
-func (d Door[K, V]) LoadMulti(ctx context.Context, keys []string) ([]Entry[V], error) {
+// LoadMulti reads ks (whose store keys are keys) as Load reads one: from
+// the local tier what it holds, the rest in one store call.
+func (d Door[K, V]) LoadMulti(ctx context.Context, ks []K, keys []string) ([]Entry[V], error) {
 	out := make([]Entry[V], len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
+	l := d.c.local
+	ask := make([]int, 0, len(keys))
+	var gens []uint64
+	for i := range keys {
+		if l != nil {
+			if le, ok := l.get(ks[i]); ok {
+				out[i] = Entry[V]{Value: l.value(le), HasValue: true, Written: le.written, FreshUntil: le.freshUntil, Plain: le.plain, local: true}
+				continue
+			}
+			gens = append(gens, l.generation(keys[i]))
+		}
+		ask = append(ask, i)
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	names := make([]string, len(ask))
+	for j, i := range ask {
+		names[j] = keys[i]
+	}
 	b := d.c.base()
-	ctx, cancel := b.bound(ctx)
+	bctx, cancel := b.bound(ctx)
 	defer cancel()
-	vals, err := b.store.GetMulti(ctx, keys)
+	vals, err := b.store.GetMulti(bctx, names)
 	if err != nil {
 		return nil, b.failed(err)
 	}
-	for i, data := range vals {
+	now := time.Now()
+	for j, data := range vals {
+		i := ask[j]
 		out[i] = d.c.entryOf(data)
+		if e := &out[i]; l != nil && e.HasValue && e.Corrupt == nil && e.Fresh(now) {
+			d.c.fill(ks[i], keys[i], gens[j], e)
+		}
 	}
 	return out, nil
 }
@@ -181,10 +235,13 @@ func (d Door[K, V]) Add(ctx context.Context, key string, e *Entry[V], ttl time.D
 	} else {
 		err = b.store.Add(ctx, key, data, ttl)
 	}
-	if err != nil && !errors.Is(err, ErrExists) {
-		return b.failed(err)
+	if errors.Is(err, ErrExists) {
+		return err
 	}
-	return err
+	if perr := d.c.wroteKey(ctx, key); err == nil && perr != nil {
+		return perr
+	}
+	return b.failed(err)
 }
 
 // Swap writes e under key with ttl only if key still holds the bytes old
@@ -208,8 +265,13 @@ func (d Door[K, V]) Swap(ctx context.Context, key string, old, e *Entry[V], ttl 
 	cancel()
 	b.wakes.wake(key)
 	if errors.Is(err, ErrUncertain) {
-		if landed, ok := d.settle(ctx, key, data); ok {
-			return landed, nil
+		if landed, settled := d.settle(ctx, key, data); settled {
+			ok, err = landed, nil
+		}
+	}
+	if ok || err != nil {
+		if perr := d.c.wroteKey(ctx, key); err == nil && perr != nil {
+			return ok, perr
 		}
 	}
 	return ok, b.failed(err)
@@ -233,6 +295,11 @@ func (d Door[K, V]) Remove(ctx context.Context, key string, old *Entry[V]) (bool
 	}
 	if ok {
 		b.wakes.wake(key)
+	}
+	if ok || err != nil {
+		if perr := d.c.wroteKey(ctx, key); err == nil && perr != nil {
+			return ok, perr
+		}
 	}
 	return ok, b.failed(err)
 }
@@ -281,8 +348,13 @@ func (d Door[K, V]) Delete(ctx context.Context, keys ...string) (int, error) {
 	defer cancel()
 	n, err := b.store.Delete(ctx, keys...)
 	d.c.stats.deletes.Add(int64(n))
+	var perr error
 	for _, k := range keys {
 		b.wakes.wake(k)
+		perr = errors.Join(perr, d.c.wroteKey(ctx, k))
+	}
+	if err == nil && perr != nil {
+		return n, perr
 	}
 	return n, b.failed(err)
 }

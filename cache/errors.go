@@ -56,6 +56,12 @@ var (
 	// made with Options.Raw.
 	ErrRaw = errors.New("cache: a Raw cache stores no entries")
 
+	// ErrNotInvalidated is wrapped by the error of a write that reached the
+	// store but whose invalidation could not be sent on the local tier's
+	// bus: other processes may serve the old value from their local tier
+	// until its TTL (LocalOptions.TTL). Writing again sends it again.
+	ErrNotInvalidated = errors.New("cache: written, but the invalidation was not sent")
+
 	// ErrUnsafeConfig is wrapped by every finding of a Check: a server or
 	// client setting under which the store cannot keep a guarantee of this
 	// module (see Checker).

@@ -57,6 +57,14 @@ type Options[K comparable, V any] struct {
 	// under the threshold stay as they were. New panics if it is set on a
 	// Raw cache. See docs/benchmarks.md for what it costs and saves.
 	Compression *Compression
+
+	// Local, when set, keeps a bounded in-process tier of decoded values in
+	// front of the store (see LocalOptions and the package documentation,
+	// The local tier): a local hit costs a map lookup, no round trip and no
+	// decoding. Writes and deletes through any Cache publish an
+	// invalidation on the store's bus (or LocalOptions.Bus), and every
+	// Cache with a local tier drops its copy.
+	Local *LocalOptions
 }
 
 // Compression configures the compression of large values (Options.

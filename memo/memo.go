@@ -120,11 +120,12 @@ func notFound(key string, cause error) error {
 	return fail("get-or-compute", key, cause)
 }
 
-// load reads key's entry.
+// load reads key's entry from the store (never the local tier: the entry
+// carries the store's bytes, for a swap).
 func (r *runner[K, V]) load(ctx context.Context, key string) (cache.Entry[V], error) {
 	ctx, cancel := r.opContext(ctx)
 	defer cancel()
-	return r.d.Load(ctx, key)
+	return r.d.LoadFresh(ctx, key)
 }
 
 // state is what an entry means to a reader at one instant.
@@ -160,7 +161,9 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 	if r.d.Raw() {
 		return zero, fail("get-or-compute", key, cache.ErrRaw)
 	}
-	e, err := r.load(ctx, key)
+	octx, cancel := r.opContext(ctx)
+	e, err := r.d.Load(octx, k, key) // the local tier first, where there is one
+	cancel()
 	if err != nil {
 		if !r.o.FailOpen || ctx.Err() != nil {
 			return zero, fail("get-or-compute", key, withCause(ctx, err))
@@ -405,8 +408,9 @@ func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.
 	defer cancel()
 	ok, err := r.d.Swap(octx, key, lease, &val, r.ttl)
 	if err != nil {
+		// The store failed, or the value was written and its invalidation
+		// could not be sent: either way nobody waits for this error.
 		r.d.Count(cache.EventBackgroundError, 1)
-		return false
 	}
 	if ok {
 		r.d.Count(cache.EventSet, 1)
@@ -483,6 +487,14 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, 
 		f.Finish(nil, nil)
 		r.bg.done()
 	}()
+	if e.Local() {
+		// Read from the local tier: the swap needs the store's bytes.
+		fresh, err := r.load(rctx, key)
+		if err != nil || classify(&fresh, time.Now()) != stateHit || !r.refreshDue(&fresh, time.Now()) {
+			return
+		}
+		e = fresh
+	}
 	lease, won, err := r.takeLease(rctx, key, &e, e)
 	if err != nil || !won {
 		return // refreshed meanwhile, or gone: a miss computes it

@@ -90,7 +90,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		return nil, fail("get-or-compute-multi", "", cache.ErrRaw)
 	}
 	octx, cancel := r.opContext(ctx)
-	entries, err := r.d.LoadMulti(octx, names)
+	entries, err := r.d.LoadMulti(octx, order, names)
 	cancel()
 	if err != nil {
 		if !r.o.FailOpen || ctx.Err() != nil {
