@@ -39,7 +39,7 @@ type shared[K comparable, V any] struct {
 	wakes          wakeRegistry
 	local          *local[K, V] // the local tier; nil without Options.Local
 	flightsByKey   flights      // the Door's flights (memo)
-	bounded        bounded // the untyped part, for Records
+	bounded        bounded      // the untyped part, for Records
 }
 
 // base returns the untyped part of s.

@@ -83,7 +83,7 @@ type local[K comparable, V any] struct {
 	off          atomic.Bool // the bus has been down longer than MaxStaleness
 	connected    atomic.Bool
 	downSince    atomic.Int64 // Unix ns of the disconnect
-	timerMu      sync.Mutex // guards timer, stop, closed
+	timerMu      sync.Mutex   // guards timer, stop, closed
 	timer        *time.Timer
 	stop         func()
 	closed       bool
