@@ -192,7 +192,7 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
 	if c.local != nil {
 		if e, ok := c.local.get(k); ok {
-			c.stats.hits.Add(1)
+			c.stats.localHits.Add(1)
 			return c.local.value(e), true, nil
 		}
 	}
@@ -410,7 +410,7 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 		for _, k := range keys {
 			if e, ok := c.local.get(k); ok {
 				out[k] = c.local.value(e)
-				hits++
+				c.stats.localHits.Add(1)
 				continue
 			}
 			ask = append(ask, k)

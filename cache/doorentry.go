@@ -132,14 +132,16 @@ func (c *Cache[K, V]) encodeEntry(e *Entry[V]) ([]byte, error) {
 }
 
 // Load reads k (whose store key is key, from Key) into an Entry: from the
-// local tier when it holds the value (Options.Local), else from the store,
-// filling the local tier with a value it finds. A missing key is an Entry
+// local tier when it holds the value (Options.Local; counted in
+// Stats.LocalHits, so the caller counts only the store's hits), else from
+// the store, filling the local tier with a value it finds. A missing key is an Entry
 // that does not exist, bytes that do not decode one whose Corrupt is set.
 // Errors are the store's (a miss is none).
 func (d Door[K, V]) Load(ctx context.Context, k K, key string) (Entry[V], error) {
 	l := d.c.local
 	if l != nil {
 		if le, ok := l.get(k); ok {
+			d.c.stats.localHits.Add(1)
 			return Entry[V]{Value: l.value(le), HasValue: true, Written: le.written, FreshUntil: le.freshUntil, Plain: le.plain, local: true}, nil
 		}
 	}
@@ -186,6 +188,7 @@ func (d Door[K, V]) LoadMulti(ctx context.Context, ks []K, keys []string) ([]Ent
 	for i := range keys {
 		if l != nil {
 			if le, ok := l.get(ks[i]); ok {
+				d.c.stats.localHits.Add(1)
 				out[i] = Entry[V]{Value: l.value(le), HasValue: true, Written: le.written, FreshUntil: le.freshUntil, Plain: le.plain, local: true}
 				continue
 			}

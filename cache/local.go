@@ -92,7 +92,8 @@ type local[K comparable, V any] struct {
 	base         context.Context
 	cancelBase   context.CancelFunc
 
-	hits, fills, dropped counter
+	clock *otter.CoarseClock // otter's, so that a hit reads no clock
+	fills, dropped counter
 }
 
 type localEntry[V any] struct {
@@ -128,8 +129,10 @@ func newLocal[K comparable, V any](store Store, prefix string, writeTTL time.Dur
 	for i := range l.index {
 		l.index[i] = make(map[string]K)
 	}
+	l.clock = otter.NewCoarseClock(time.Millisecond)
 	c, err := otter.New(&otter.Options[K, *localEntry[V]]{
 		MaximumSize: maxEntries,
+		Clock:       l.clock,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[K, *localEntry[V]]) time.Duration {
 			return time.Duration(max(e.Value.expires-e.SnapshotAtNano, 1))
 		}),
@@ -140,6 +143,7 @@ func newLocal[K comparable, V any](store Store, prefix string, writeTTL time.Dur
 		},
 	})
 	if err != nil {
+		l.clock.Stop()
 		return nil, err
 	}
 	l.c = c
@@ -207,12 +211,7 @@ func (l *local[K, V]) get(k K) (*localEntry[V], bool) {
 	if l.off.Load() {
 		return nil, false
 	}
-	e, ok := l.c.GetIfPresent(k)
-	if !ok {
-		return nil, false
-	}
-	l.hits.Add(1)
-	return e, true
+	return l.c.GetIfPresent(k)
 }
 
 // value returns what e hands out: the value, or its clone.
@@ -239,6 +238,8 @@ func (l *local[K, V]) install(k K, key string, gen uint64, e localEntry[V], unti
 	}
 	now := time.Now()
 	exp := now.Add(l.ttl)
+	// The entry's expiry is on otter's coarse clock, Unix nanoseconds
+	// like time's.
 	if !until.IsZero() && until.Before(exp) {
 		exp = until
 	}
@@ -397,4 +398,5 @@ func (l *local[K, V]) close() {
 	}
 	l.off.Store(true)
 	l.c.StopAllGoroutines()
+	l.clock.Stop()
 }

@@ -174,7 +174,9 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 	now := time.Now()
 	switch classify(&e, now) {
 	case stateHit:
-		r.d.Count(cache.EventHit, 1)
+		if !e.Local() { // the Door counted a local hit
+			r.d.Count(cache.EventHit, 1)
+		}
 		if r.refreshDue(&e, now) {
 			r.refresh(ctx, key, e, compute)
 		}

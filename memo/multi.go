@@ -112,7 +112,9 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		case stateHit:
 			// Refresh-ahead of bulk loads is left to single-key calls: a
 			// value past its refresh point is served as it is.
-			r.d.Count(cache.EventHit, 1)
+			if !e.Local() { // the Door counted a local hit
+				r.d.Count(cache.EventHit, 1)
+			}
 			out[k] = e.Value
 			continue
 		case stateNegative:
