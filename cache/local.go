@@ -92,7 +92,7 @@ type local[K comparable, V any] struct {
 	base         context.Context
 	cancelBase   context.CancelFunc
 
-	clock *otter.CoarseClock // otter's, so that a hit reads no clock
+	clock          *otter.CoarseClock // otter's, so that a hit reads no clock
 	fills, dropped counter
 }
 
