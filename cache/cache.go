@@ -38,8 +38,9 @@ type shared[K comparable, V any] struct {
 	stats          counters
 	wakes          wakeRegistry
 	local          *local[K, V] // the local tier; nil without Options.Local
-	flightsByKey   flights      // the Door's flights (memo)
-	bounded        bounded      // the untyped part, for Records
+	obs            observer
+	flightsByKey   flights // the Door's flights (memo)
+	bounded        bounded // the untyped part, for Records
 }
 
 // base returns the untyped part of s.
@@ -90,6 +91,13 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	}
 	if s.computeTimeout == 0 {
 		s.computeTimeout = DefaultComputeTimeout
+	}
+	s.obs = observer{name: o.Name, obs: o.Observer, log: o.Logger}
+	if s.obs.name == "" {
+		s.obs.name = o.Namespace
+	}
+	if t, ok := o.Observer.(Tracer); ok {
+		s.obs.tracer = t
 	}
 	s.bounded = bounded{store: store, timeout: s.timeout, stats: &s.stats, wakes: &s.wakes}
 	if o.Local != nil {

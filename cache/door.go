@@ -43,9 +43,9 @@ func (d Door[K, V]) Record(k K, suffix string) (*Record, error) {
 	return &Record{s: d.c.shared.base(), key: key + string(ReservedKeyByte) + suffix}, nil
 }
 
-// Count adds n to the counter of ev in the Cache's Stats.
-func (d Door[K, V]) Count(ev Event, n int64) {
-	if c := d.c.stats.of(ev); c != nil {
+// Count adds n to the counter st of the Cache's Stats.
+func (d Door[K, V]) Count(st Stat, n int64) {
+	if c := d.c.stats.of(st); c != nil {
 		c.Add(n)
 	}
 }

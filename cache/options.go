@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -65,6 +66,23 @@ type Options[K comparable, V any] struct {
 	// invalidation on the store's bus (or LocalOptions.Bus), and every
 	// Cache with a local tier drops its copy.
 	Local *LocalOptions
+
+	// Name names the cache in metrics and logs (Event.Cache); default the
+	// Namespace.
+	Name string
+
+	// Observer, when set, receives an Event for everything the cache (and
+	// memo and lock through it) does, with durations; an Observer that is
+	// also a Tracer follows operations as they run. Package
+	// typedcache/otel provides one for OpenTelemetry. Nil costs nothing.
+	Observer Observer
+
+	// Logger, when set, receives failures of work no caller waits for
+	// (memo's refreshes and writes of computed values, invalidations that
+	// could not be sent, lease renewals), each cause once a minute at most,
+	// with the key. Without it they are counted in Stats.BackgroundErrors
+	// and reported to the Observer only.
+	Logger *slog.Logger
 }
 
 // Compression configures the compression of large values (Options.

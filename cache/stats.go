@@ -58,54 +58,54 @@ func (c *counters) snapshot() Stats {
 	}
 }
 
-// Event names what a package built on the Cache counts through its Door
-// (Door.Count), in the Cache's Stats.
-type Event uint8
+// Stat names a counter of Stats that a package built on the Cache adds to
+// through its Door (Door.Count).
+type Stat uint8
 
-// The events of Door.Count, each a field of Stats.
+// The counters of Door.Count, each a field of Stats.
 const (
-	EventHit Event = iota
-	EventMiss
-	EventSet
-	EventError
-	EventDecodeError
-	EventComputation
-	EventNegativeHit
-	EventRefresh
-	EventLeaseWait
-	EventFailOpen
-	EventHealed
-	EventStaleServed
-	EventBackgroundError
+	StatHit Stat = iota
+	StatMiss
+	StatSet
+	StatError
+	StatDecodeError
+	StatComputation
+	StatNegativeHit
+	StatRefresh
+	StatLeaseWait
+	StatFailOpen
+	StatHealed
+	StatStaleServed
+	StatBackgroundError
 )
 
-func (c *counters) of(ev Event) *counter {
-	switch ev {
-	case EventHit:
+func (c *counters) of(st Stat) *counter {
+	switch st {
+	case StatHit:
 		return &c.hits
-	case EventMiss:
+	case StatMiss:
 		return &c.misses
-	case EventSet:
+	case StatSet:
 		return &c.sets
-	case EventError:
+	case StatError:
 		return &c.errors
-	case EventDecodeError:
+	case StatDecodeError:
 		return &c.decodeErrors
-	case EventComputation:
+	case StatComputation:
 		return &c.computations
-	case EventNegativeHit:
+	case StatNegativeHit:
 		return &c.negativeHits
-	case EventRefresh:
+	case StatRefresh:
 		return &c.refreshes
-	case EventLeaseWait:
+	case StatLeaseWait:
 		return &c.leaseWaits
-	case EventFailOpen:
+	case StatFailOpen:
 		return &c.failOpen
-	case EventHealed:
+	case StatHealed:
 		return &c.healed
-	case EventStaleServed:
+	case StatStaleServed:
 		return &c.staleServed
-	case EventBackgroundError:
+	case StatBackgroundError:
 		return &c.backgroundErrors
 	}
 	return nil

@@ -133,7 +133,7 @@ func (m *Memo[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 		if !won {
 			continue
 		}
-		m.r.d.Count(cache.EventRefresh, 1)
+		m.r.d.Count(cache.StatRefresh, 1)
 		return m.r.computeUnderLease(ctx, key, lease, e.Corrupt != nil, compute)
 	}
 }

@@ -168,24 +168,24 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		if !r.o.FailOpen || ctx.Err() != nil {
 			return zero, fail("get-or-compute", key, withCause(ctx, err))
 		}
-		r.d.Count(cache.EventFailOpen, 1)
+		r.d.Count(cache.StatFailOpen, 1)
 		return r.failOpen(ctx, key, compute)
 	}
 	now := time.Now()
 	switch classify(&e, now) {
 	case stateHit:
 		if !e.Local() { // the Door counted a local hit
-			r.d.Count(cache.EventHit, 1)
+			r.d.Count(cache.StatHit, 1)
 		}
 		if r.refreshDue(&e, now) {
 			r.refresh(ctx, key, e, compute)
 		}
 		return e.Value, nil
 	case stateNegative:
-		r.d.Count(cache.EventNegativeHit, 1)
+		r.d.Count(cache.StatNegativeHit, 1)
 		return zero, notFound(key, nil)
 	}
-	r.d.Count(cache.EventMiss, 1)
+	r.d.Count(cache.StatMiss, 1)
 	f, leader := r.d.JoinFlight(cache.ComputeFlight, key)
 	if leader {
 		// The flight runs detached from this caller, so that its end does
@@ -211,7 +211,7 @@ func wait[V any](ctx context.Context, f *cache.Flight, key string) (V, error) {
 // failed: the value is returned and not stored (the store is failing, and
 // a write without a lease could land over a newer value).
 func (r *runner[K, V]) failOpen(ctx context.Context, key string, compute func(ctx context.Context) (V, error)) (V, error) {
-	r.d.Count(cache.EventComputation, 1)
+	r.d.Count(cache.StatComputation, 1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	defer cancel()
 	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
@@ -219,7 +219,7 @@ func (r *runner[K, V]) failOpen(ctx context.Context, key string, compute func(ct
 		return v, notFound(key, err)
 	}
 	if err != nil {
-		r.d.Count(cache.EventError, 1)
+		r.d.Count(cache.StatError, 1)
 		return v, fail("compute", key, err)
 	}
 	return v, nil
@@ -257,7 +257,7 @@ func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], c
 		case stateLeased:
 			if !waited {
 				waited = true
-				r.d.Count(cache.EventLeaseWait, 1)
+				r.d.Count(cache.StatLeaseWait, 1)
 			}
 			next, err := r.awaitLease(wctx, key, e)
 			if err != nil {
@@ -292,7 +292,7 @@ func (r *runner[K, V]) storeFailed(ctx context.Context, key string, err error, c
 		var zero V
 		return zero, fail("get-or-compute", key, withCause(ctx, err))
 	}
-	r.d.Count(cache.EventFailOpen, 1)
+	r.d.Count(cache.StatFailOpen, 1)
 	return r.failOpen(ctx, key, compute)
 }
 
@@ -378,7 +378,7 @@ func jitter(d time.Duration) time.Duration {
 // found", or nothing (an error gives the lease up).
 func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease cache.Entry[V], corrupt bool, compute func(ctx context.Context) (V, error)) (V, error) {
 	var zero V
-	r.d.Count(cache.EventComputation, 1)
+	r.d.Count(cache.StatComputation, 1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
 	cancel()
@@ -387,7 +387,7 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 		if errors.Is(err, ErrNotFound) {
 			return zero, notFound(key, err)
 		}
-		r.d.Count(cache.EventError, 1)
+		r.d.Count(cache.StatError, 1)
 		return zero, fail("compute", key, err)
 	}
 	if ctx.Err() != nil {
@@ -395,7 +395,7 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 		return v, nil // stopped meanwhile: the value is good, but not stored
 	}
 	if r.writeValue(ctx, key, &lease, v) && corrupt {
-		r.d.Count(cache.EventHealed, 1)
+		r.d.Count(cache.StatHealed, 1)
 	}
 	return v, nil
 }
@@ -412,10 +412,10 @@ func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.
 	if err != nil {
 		// The store failed, or the value was written and its invalidation
 		// could not be sent: either way nobody waits for this error.
-		r.d.Count(cache.EventBackgroundError, 1)
+		r.d.Count(cache.StatBackgroundError, 1)
 	}
 	if ok {
-		r.d.Count(cache.EventSet, 1)
+		r.d.Count(cache.StatSet, 1)
 	}
 	return ok
 }
@@ -430,7 +430,7 @@ func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.En
 		octx, cancel := r.opContext(context.WithoutCancel(ctx))
 		defer cancel()
 		if _, err := r.d.Swap(octx, key, lease, &neg, r.o.NegativeTTL); err != nil {
-			r.d.Count(cache.EventBackgroundError, 1)
+			r.d.Count(cache.StatBackgroundError, 1)
 		}
 		return
 	}
@@ -451,12 +451,12 @@ func (r *runner[K, V]) release(ctx context.Context, key string, lease *cache.Ent
 			ttl = max(time.Millisecond, lease.Written.Add(r.ttl).Sub(time.Now()))
 		}
 		if _, err := r.d.Swap(octx, key, lease, &back, ttl); err != nil {
-			r.d.Count(cache.EventBackgroundError, 1)
+			r.d.Count(cache.StatBackgroundError, 1)
 		}
 		return
 	}
 	if _, err := r.d.Remove(octx, key, lease); err != nil {
-		r.d.Count(cache.EventBackgroundError, 1)
+		r.d.Count(cache.StatBackgroundError, 1)
 	}
 }
 
@@ -501,9 +501,9 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, 
 	if err != nil || !won {
 		return // refreshed meanwhile, or gone: a miss computes it
 	}
-	r.d.Count(cache.EventRefresh, 1)
+	r.d.Count(cache.StatRefresh, 1)
 	if _, err := r.computeUnderLease(rctx, key, lease, false, compute); err != nil && !errors.Is(err, ErrNotFound) {
-		r.d.Count(cache.EventBackgroundError, 1)
+		r.d.Count(cache.StatBackgroundError, 1)
 	}
 }
 

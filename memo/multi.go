@@ -96,7 +96,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 		if !r.o.FailOpen || ctx.Err() != nil {
 			return nil, fail("get-or-compute-multi", "", withCause(ctx, err))
 		}
-		r.d.Count(cache.EventFailOpen, 1)
+		r.d.Count(cache.StatFailOpen, 1)
 		return r.computeMultiOpen(ctx, order, skeys, computeMissing)
 	}
 
@@ -113,16 +113,16 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 			// Refresh-ahead of bulk loads is left to single-key calls: a
 			// value past its refresh point is served as it is.
 			if !e.Local() { // the Door counted a local hit
-				r.d.Count(cache.EventHit, 1)
+				r.d.Count(cache.StatHit, 1)
 			}
 			out[k] = e.Value
 			continue
 		case stateNegative:
-			r.d.Count(cache.EventNegativeHit, 1)
+			r.d.Count(cache.StatNegativeHit, 1)
 			errs[k] = notFound(skeys[k], nil)
 			continue
 		}
-		r.d.Count(cache.EventMiss, 1)
+		r.d.Count(cache.StatMiss, 1)
 		f, leader := r.d.JoinFlight(cache.ComputeFlight, skeys[k])
 		if leader {
 			led[k] = f
@@ -199,13 +199,13 @@ func (r *runner[K, V]) computeMultiOpen(ctx context.Context, keys []K, skeys map
 // the values, and an error for every key without one (not found, failed).
 func (r *runner[K, V]) computeMissing(ctx context.Context, keys []K, skeys map[K]string, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
 	kerrs := make(map[K]error)
-	r.d.Count(cache.EventComputation, 1)
+	r.d.Count(cache.StatComputation, 1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, keys) })
 	cancel()
 	var failed KeyErrors[K]
 	if err != nil && !errors.As(err, &failed) {
-		r.d.Count(cache.EventError, 1)
+		r.d.Count(cache.StatError, 1)
 		for _, k := range keys {
 			kerrs[k] = fail("compute-multi", skeys[k], err)
 		}
@@ -268,7 +268,7 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 		}
 	})
 	if len(open) > 0 {
-		r.d.Count(cache.EventFailOpen, int64(len(open)))
+		r.d.Count(cache.StatFailOpen, int64(len(open)))
 	}
 
 	if computed := append(append([]K(nil), won...), open...); len(computed) > 0 {
@@ -295,7 +295,7 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 			if ctx.Err() != nil {
 				r.release(ctx, key, &lease)
 			} else if r.writeValue(ctx, key, &lease, v) && first[k].Corrupt != nil {
-				r.d.Count(cache.EventHealed, 1)
+				r.d.Count(cache.StatHealed, 1)
 			}
 			mu.Lock()
 			vals[k] = v
