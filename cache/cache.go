@@ -101,7 +101,7 @@ func New[K comparable, V any](store Store, opts *Options[K, V]) *Cache[K, V] {
 	}
 	s.bounded = bounded{store: store, timeout: s.timeout, stats: &s.stats, wakes: &s.wakes}
 	if o.Local != nil {
-		l, err := newLocal[K, V](store, s.prefix, o.TTL, o.Local)
+		l, err := newLocal[K, V](store, s.prefix, o.TTL, o.Local, &s.obs)
 		if err != nil {
 			panic("cache: New: local tier: " + err.Error())
 		}
@@ -198,15 +198,57 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 // (it wraps codec.ErrDecode and the value is left in the store).
 // A cached zero value is a hit.
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
+	if c.obs.obs == nil {
+		v, found, _, _, err = c.get(ctx, k)
+		return v, found, err
+	}
+	start := time.Now()
+	v, found, layer, key, err := c.get(ctx, k)
+	if key == "" {
+		key = c.Key(k)
+	}
+	c.obs.emit(ctx, Event{Op: OpGet, Layer: layer, Result: readResult(found, err), Key: key, Duration: time.Since(start), Err: err})
+	return v, found, err
+}
+
+// observeWrite reports a write (or delete) of key that started at start
+// and ended with *err.
+func (c *Cache[K, V]) observeWrite(ctx context.Context, op Op, key string, start time.Time, err *error) {
+	c.obs.emit(ctx, Event{Op: op, Result: writeResult(*err), Key: key, Duration: time.Since(start), Err: *err})
+}
+
+// readResult is the Result of a read.
+func readResult(found bool, err error) Result {
+	switch {
+	case err != nil:
+		return ResultError
+	case found:
+		return ResultHit
+	}
+	return ResultMiss
+}
+
+// writeResult is the Result of a write.
+func writeResult(err error) Result {
+	if err != nil {
+		return ResultError
+	}
+	return ResultOK
+}
+
+// get is Get, reporting where the read was answered and the store key
+// ("" for a local hit).
+func (c *Cache[K, V]) get(ctx context.Context, k K) (v V, found bool, layer Layer, key string, err error) {
 	if c.local != nil {
 		if e, ok := c.local.get(k); ok {
 			c.stats.localHits.Add(1)
-			return c.local.value(e), true, nil
+			return c.local.value(e), true, LayerLocal, "", nil
 		}
 	}
-	key, err := c.buildKey(k)
+	layer = LayerStore
+	key, err = c.buildKey(k)
 	if err != nil {
-		return v, false, c.fail("get", key, err)
+		return v, false, layer, key, c.fail("get", key, err)
 	}
 	var gen uint64
 	if c.local != nil {
@@ -218,35 +260,35 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.stats.misses.Add(1)
-			return v, false, nil
+			return v, false, layer, key, nil
 		}
-		return v, false, c.fail("get", key, err)
+		return v, false, layer, key, c.fail("get", key, err)
 	}
 	if c.local != nil {
 		e := c.entryOf(data)
 		if e.Corrupt != nil {
 			c.stats.decodeErrors.Add(1)
-			return v, false, c.fail("get", key, e.Corrupt)
+			return v, false, layer, key, c.fail("get", key, e.Corrupt)
 		}
 		if !e.HasValue || !e.Fresh(time.Now()) {
 			c.stats.misses.Add(1)
-			return v, false, nil
+			return v, false, layer, key, nil
 		}
 		c.fill(k, key, gen, &e)
 		c.stats.hits.Add(1)
-		return e.Value, true, nil
+		return e.Value, true, layer, key, nil
 	}
 	v, found, err = c.decodeValue(data, time.Now)
 	if err != nil {
 		c.stats.decodeErrors.Add(1)
-		return v, false, c.fail("get", key, err)
+		return v, false, layer, key, c.fail("get", key, err)
 	}
 	if !found {
 		c.stats.misses.Add(1)
-		return v, false, nil
+		return v, false, layer, key, nil
 	}
 	c.stats.hits.Add(1)
-	return v, true, nil
+	return v, true, layer, key, nil
 }
 
 // fill keeps the value of e, read from the store for k (store key key)
@@ -407,8 +449,28 @@ func (c *Cache[K, V]) encodeValue(v V, withID bool) ([]byte, error) {
 // absent from the map. It reads all keys in one store call. Values that fail
 // to decode are left out of the map and reported in the error (joined, one
 // per key, each wrapping codec.ErrDecode); the other hits are still returned.
-func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
-	out := make(map[K]V, len(keys))
+func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (out map[K]V, err error) {
+	var local map[K]bool // with an Observer: the keys the local tier answered
+	if c.obs.obs != nil {
+		local = make(map[K]bool)
+		defer func(start time.Time) {
+			d := time.Since(start)
+			for _, k := range keys {
+				ev := Event{Op: OpGet, Layer: LayerStore, Result: ResultMiss, Key: c.Key(k), Duration: d}
+				if _, ok := out[k]; ok {
+					ev.Result = ResultHit
+				}
+				if local[k] {
+					ev.Layer = LayerLocal
+				}
+				if err != nil && out == nil {
+					ev.Result, ev.Err = ResultError, err
+				}
+				c.obs.emit(ctx, ev)
+			}
+		}(time.Now())
+	}
+	out = make(map[K]V, len(keys))
 	var hits, misses int64
 	// The keys the local tier does not hold, with their store keys and the
 	// generations to fill them with.
@@ -419,6 +481,9 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 			if e, ok := c.local.get(k); ok {
 				out[k] = c.local.value(e)
 				c.stats.localHits.Add(1)
+				if local != nil {
+					local[k] = true
+				}
 				continue
 			}
 			ask = append(ask, k)
@@ -478,7 +543,10 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 }
 
 // Set stores v under k with the cache's TTL.
-func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
+func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) (err error) {
+	if c.obs.obs != nil {
+		defer c.observeWrite(ctx, OpSet, c.Key(k), time.Now(), &err)
+	}
 	key, err := c.buildKey(k)
 	if err != nil {
 		return c.fail("set", key, err)
@@ -508,7 +576,14 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) error {
 // SetMulti stores every entry of items with the cache's TTL, pipelined where
 // the store allows. It is not atomic: on error some entries may be written.
 // Nothing is written if a key or a value is invalid.
-func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
+func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
+	if c.obs.obs != nil {
+		defer func(start time.Time) {
+			for k := range items {
+				c.observeWrite(ctx, OpSet, c.Key(k), start, &err)
+			}
+		}(time.Now())
+	}
 	ttl, err := c.writeTTL()
 	if err != nil {
 		return c.fail("set-multi", "", err)
@@ -554,7 +629,10 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) error {
 
 // Add stores v under k with the cache's TTL only if k is absent, atomically.
 // It returns an error matching ErrExists if k holds a value.
-func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
+func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) (err error) {
+	if c.obs.obs != nil {
+		defer c.observeWrite(ctx, OpSet, c.Key(k), time.Now(), &err)
+	}
 	key, err := c.buildKey(k)
 	if err != nil {
 		return c.fail("add", key, err)
@@ -584,7 +662,14 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) error {
 }
 
 // Delete removes the keys and reports how many existed.
-func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (int, error) {
+func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (_ int, err error) {
+	if c.obs.obs != nil {
+		defer func(start time.Time) {
+			for _, k := range keys {
+				c.observeWrite(ctx, OpDelete, c.Key(k), start, &err)
+			}
+		}(time.Now())
+	}
 	skeys := make([]string, len(keys))
 	for i, k := range keys {
 		key, err := c.buildKey(k)
@@ -682,7 +767,10 @@ func (c *Cache[K, V]) TTL(ctx context.Context, k K) (time.Duration, error) {
 // expiry. The value is decimal text, so a Cache[K, int64] (whose default
 // codec is decimal text) reads it with Get. A value that is not an integer
 // gives an error matching ErrNotInteger.
-func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (int64, error) {
+func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (_ int64, err error) {
+	if c.obs.obs != nil {
+		defer c.observeWrite(ctx, OpSet, c.Key(k), time.Now(), &err)
+	}
 	key, err := c.buildKey(k)
 	if err != nil {
 		return 0, c.fail("increment", key, err)
@@ -767,7 +855,10 @@ func (c *Cache[K, V]) Gets(ctx context.Context, k K) (v V, found bool, token Tok
 // (ErrUncertain), CompareAndSwap reads the key back, and if it holds this
 // write, the write succeeded. Only a write it cannot settle returns
 // ErrUncertain (with a Raw cache, every lost reply does).
-func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) error {
+func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token) (err error) {
+	if c.obs.obs != nil {
+		defer c.observeWrite(ctx, OpSet, c.Key(k), time.Now(), &err)
+	}
 	key, err := c.buildKey(k)
 	if err != nil {
 		return c.fail("cas", key, err)

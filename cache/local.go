@@ -93,6 +93,7 @@ type local[K comparable, V any] struct {
 	cancelBase   context.CancelFunc
 
 	clock          *otter.CoarseClock // otter's, so that a hit reads no clock
+	obs            *observer          // the Cache\'s
 	fills, dropped counter
 }
 
@@ -111,8 +112,8 @@ const (
 	invPrefix byte = 2 // drop every key with the prefix (Clear)
 )
 
-func newLocal[K comparable, V any](store Store, prefix string, writeTTL time.Duration, o *LocalOptions) (*local[K, V], error) {
-	l := &local[K, V]{ttl: o.TTL, clone: o.Clone, seed: maphash.MakeSeed(), id: newID(), maxStaleness: o.MaxStaleness}
+func newLocal[K comparable, V any](store Store, prefix string, writeTTL time.Duration, o *LocalOptions, obs *observer) (*local[K, V], error) {
+	l := &local[K, V]{ttl: o.TTL, clone: o.Clone, seed: maphash.MakeSeed(), id: newID(), maxStaleness: o.MaxStaleness, obs: obs}
 	if l.ttl <= 0 {
 		l.ttl = DefaultLocalTTL
 	}
@@ -321,7 +322,18 @@ func (l *local[K, V]) publish(ctx context.Context, kind byte, key string) error 
 	msg[0] = kind
 	binary.BigEndian.PutUint64(msg[1:], l.id)
 	copy(msg[9:], key)
-	return l.bus.Publish(ctx, l.channel, msg)
+	var start time.Time
+	if l.obs.obs != nil {
+		start = time.Now()
+	}
+	err := l.bus.Publish(ctx, l.channel, msg)
+	if l.obs.obs != nil {
+		l.obs.emit(ctx, Event{Op: OpInvalidationSent, Result: writeResult(err), Key: key, Duration: time.Since(start), Err: err})
+	}
+	if err != nil {
+		l.obs.background(ctx, "invalidation", key, err)
+	}
+	return err
 }
 
 // receive handles an invalidation from the bus.
@@ -332,11 +344,17 @@ func (l *local[K, V]) receive(msg []byte) {
 	if binary.BigEndian.Uint64(msg[1:]) == l.id {
 		return // this Cache's own: handled when it wrote
 	}
+	key := string(msg[9:])
 	switch msg[0] {
 	case invKey:
-		l.invalidate(string(msg[9:]))
+		l.invalidate(key)
 	case invPrefix:
-		l.invalidatePrefix(string(msg[9:]))
+		l.invalidatePrefix(key)
+	default:
+		return
+	}
+	if l.obs.obs != nil {
+		l.obs.emit(context.Background(), Event{Op: OpInvalidationReceived, Key: key})
 	}
 }
 
