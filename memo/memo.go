@@ -398,7 +398,8 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 // writeValue replaces the lease on key with the value v, and reports
 // whether it was written. A lease that is gone (a Set, Delete or
 // Invalidate since the computation started, or a takeover) drops the value:
-// no stale set. A store error is counted, and the value is still good.
+// no stale set. A failure (of the store, or of the codec) is counted, the
+// lease given up, and the value is still good.
 func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.Entry[V], v V) bool {
 	val := cache.Entry[V]{Value: v, HasValue: true}
 	octx, cancel := r.opContext(context.WithoutCancel(ctx))
@@ -406,6 +407,7 @@ func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.
 	ok, err := r.d.Swap(octx, key, lease, &val, r.ttl)
 	if err != nil {
 		r.d.Count(cache.EventBackgroundError, 1)
+		r.release(ctx, key, lease)
 		return false
 	}
 	if ok {
@@ -425,6 +427,7 @@ func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.En
 		defer cancel()
 		if _, err := r.d.Swap(octx, key, lease, &neg, r.o.NegativeTTL); err != nil {
 			r.d.Count(cache.EventBackgroundError, 1)
+			r.release(ctx, key, lease)
 		}
 		return
 	}
