@@ -487,7 +487,11 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, 
 		r.bg.done()
 	}()
 	lease, won, err := r.takeLease(rctx, key, &e, e)
-	if err != nil || !won {
+	if err != nil {
+		r.d.Count(cache.EventBackgroundError, 1)
+		return
+	}
+	if !won {
 		return // refreshed meanwhile, or gone: a miss computes it
 	}
 	r.d.Count(cache.EventRefresh, 1)
