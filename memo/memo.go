@@ -445,7 +445,7 @@ func (r *runner[K, V]) release(ctx context.Context, key string, lease *cache.Ent
 		back := cache.Entry[V]{Value: lease.Value, HasValue: true, Written: lease.Written, FreshUntil: lease.FreshUntil}
 		ttl := r.ttl
 		if !lease.Written.IsZero() && r.ttl > 0 {
-			ttl = max(time.Millisecond, lease.Written.Add(r.ttl).Sub(time.Now()))
+			ttl = max(time.Millisecond, time.Until(lease.Written.Add(r.ttl)))
 		}
 		if _, err := r.d.Swap(octx, key, lease, &back, ttl); err != nil {
 			r.d.Count(cache.EventBackgroundError, 1)
