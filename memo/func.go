@@ -2,7 +2,6 @@ package memo
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -54,9 +53,12 @@ func (m *Memo[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case errors.Is(err, ErrNotFound):
+				case err == ErrNotFound:
 					// not returned: not found
 				case err != nil:
+					// A not-found that wraps a cause of its own
+					// (sql.ErrNoRows) keeps it, and is cached as not
+					// found all the same.
 					failed[k] = err
 				default:
 					out[k] = v

@@ -403,7 +403,8 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 // writeValue replaces the lease on key with the value v, and reports
 // whether it was written. A lease that is gone (a Set, Delete or
 // Invalidate since the computation started, or a takeover) drops the value:
-// no stale set. A store error is counted, and the value is still good.
+// no stale set. A failure (of the store, or of the codec) is counted, the
+// lease given up, and the value is still good.
 func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.Entry[V], v V) bool {
 	val := cache.Entry[V]{Value: v, HasValue: true}
 	octx, cancel := r.opContext(context.WithoutCancel(ctx))
@@ -413,6 +414,10 @@ func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.
 		// The store failed, or the value was written and its invalidation
 		// could not be sent: either way nobody waits for this error.
 		r.d.Count(cache.StatBackgroundError, 1)
+		if !ok {
+			r.release(ctx, key, lease)
+			return false
+		}
 	}
 	if ok {
 		r.d.Count(cache.StatSet, 1)
@@ -431,6 +436,7 @@ func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.En
 		defer cancel()
 		if _, err := r.d.Swap(octx, key, lease, &neg, r.o.NegativeTTL); err != nil {
 			r.d.Count(cache.StatBackgroundError, 1)
+			r.release(ctx, key, lease)
 		}
 		return
 	}
@@ -448,7 +454,7 @@ func (r *runner[K, V]) release(ctx context.Context, key string, lease *cache.Ent
 		back := cache.Entry[V]{Value: lease.Value, HasValue: true, Written: lease.Written, FreshUntil: lease.FreshUntil}
 		ttl := r.ttl
 		if !lease.Written.IsZero() && r.ttl > 0 {
-			ttl = max(time.Millisecond, lease.Written.Add(r.ttl).Sub(time.Now()))
+			ttl = max(time.Millisecond, time.Until(lease.Written.Add(r.ttl)))
 		}
 		if _, err := r.d.Swap(octx, key, lease, &back, ttl); err != nil {
 			r.d.Count(cache.StatBackgroundError, 1)
@@ -498,7 +504,11 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, 
 		e = fresh
 	}
 	lease, won, err := r.takeLease(rctx, key, &e, e)
-	if err != nil || !won {
+	if err != nil {
+		r.d.Count(cache.StatBackgroundError, 1)
+		return
+	}
+	if !won {
 		return // refreshed meanwhile, or gone: a miss computes it
 	}
 	r.d.Count(cache.StatRefresh, 1)

@@ -271,7 +271,22 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 		r.d.Count(cache.StatFailOpen, int64(len(open)))
 	}
 
-	if computed := append(append([]K(nil), won...), open...); len(computed) > 0 {
+	// The leases were taken concurrently: the computation gets the keys in
+	// the callers' order all the same.
+	computing := make(map[K]bool, len(won)+len(open))
+	for _, k := range won {
+		computing[k] = true
+	}
+	for _, k := range open {
+		computing[k] = true
+	}
+	computed := make([]K, 0, len(computing))
+	for _, k := range keys {
+		if computing[k] {
+			computed = append(computed, k)
+		}
+	}
+	if len(computed) > 0 {
 		got, errsOf := r.computeMissing(ctx, computed, skeys, computeMissing)
 		for _, k := range open {
 			if err := errsOf[k]; err != nil {

@@ -1,0 +1,256 @@
+package memo_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/typedcache/typedcache/cache"
+	"github.com/typedcache/typedcache/internal/testing/teststores"
+	"github.com/typedcache/typedcache/memo"
+)
+
+// No stale sets (DESIGN.md, "memo: leases inside the entry"): a computation
+// writes its value only over its own lease, so a Set, a Delete, a
+// Memo.Invalidate or another caller's takeover made while it runs wins over
+// it, and its callers still get the value it computed.
+//
+// Each test runs on every store, across two store clients (two clients of
+// the server; on memory, two wrappers of one store, which share its data but
+// neither flights nor in-process wake-ups, as two processes would), and
+// blocks the computation on a channel until the test has made its write.
+// They use only APIs that memo had before the leases (GetOrCompute, Func,
+// Invalidate, Cache.Set/Get/Delete, teststores), so that they can be run
+// against it: there, where the value was written with a plain Set, each of
+// them fails.
+
+// staleBound bounds every call of these tests: it only catches hangs.
+const staleBound = 30 * time.Second
+
+// twoClients returns two caches of one namespace over b: the first over s,
+// the second over another client of the same data.
+func twoClients[V any](t *testing.T, b teststores.Backend, s cache.Store, ns string, ttl time.Duration) (c1, c2 *cache.Cache[string, V], s1, s2 *teststores.Counting) {
+	t.Helper()
+	other := s
+	if b.Shared {
+		other = b.New(t)
+	}
+	s1, s2 = teststores.NewCounting(s), teststores.NewCounting(other)
+	c1 = cache.New[string, V](s1, &cache.Options[string, V]{Namespace: ns, TTL: ttl})
+	c2 = cache.New[string, V](s2, &cache.Options[string, V]{Namespace: ns, TTL: ttl})
+	return c1, c2, s1, s2
+}
+
+// blocked is a call whose computation runs until the test releases it.
+type blocked struct {
+	started chan struct{} // closed once the computation runs (its lease is in the key)
+	release chan struct{}
+	done    chan result
+}
+
+type result struct {
+	v   string
+	err error
+}
+
+// compute returns a computation that announces itself, waits for the
+// release, and returns v.
+func (bl *blocked) compute(v string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		close(bl.started)
+		<-bl.release
+		return v, nil
+	}
+}
+
+func newBlocked() *blocked {
+	return &blocked{started: make(chan struct{}), release: make(chan struct{}), done: make(chan result, 1)}
+}
+
+// startBlocked calls call in a goroutine with a blocked computation of v and
+// returns once that computation runs.
+func startBlocked(t *testing.T, v string, call func(compute func(context.Context) (string, error)) (string, error)) *blocked {
+	t.Helper()
+	bl := newBlocked()
+	bl.start(t, func() (string, error) { return call(bl.compute(v)) })
+	return bl
+}
+
+// start runs call in a goroutine, and returns once the blocked computation
+// it makes runs.
+func (bl *blocked) start(t *testing.T, call func() (string, error)) {
+	t.Helper()
+	go func() {
+		got, err := call()
+		bl.done <- result{got, err}
+	}()
+	select {
+	case <-bl.started:
+	case r := <-bl.done:
+		t.Fatalf("the call returned %q, %v before computing", r.v, r.err)
+	case <-time.After(staleBound):
+		t.Fatal("the computation never started")
+	}
+}
+
+// finish releases the computation and returns what its caller got.
+func (bl *blocked) finish(t *testing.T) result {
+	t.Helper()
+	close(bl.release)
+	select {
+	case r := <-bl.done:
+		return r
+	case <-time.After(staleBound):
+		t.Fatal("the blocked call did not return")
+		return result{}
+	}
+}
+
+// wantValue fails unless k holds want in c.
+func wantValue(t *testing.T, c *cache.Cache[string, string], k, want string) {
+	t.Helper()
+	got, found, err := c.Get(context.Background(), k)
+	if err != nil || !found || got != want {
+		t.Fatalf("Get(%s) = %q, found %v, %v; want %q", k, got, found, err, want)
+	}
+}
+
+// wantAbsent fails unless k holds nothing c can read.
+func wantAbsent(t *testing.T, c *cache.Cache[string, string], k string) {
+	t.Helper()
+	got, found, err := c.Get(context.Background(), k)
+	if err != nil || found {
+		t.Fatalf("Get(%s) = %q, found %v, %v; want a miss", k, got, found, err)
+	}
+}
+
+// A Set made while a computation runs is not overwritten by it.
+func TestSetDuringComputationWins(t *testing.T) {
+	teststores.ForEach(t, "memostale", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		bl := startBlocked(t, "computed", func(compute func(context.Context) (string, error)) (string, error) {
+			return memo.GetOrCompute(ctx, c1, "k", compute, nil)
+		})
+		if err := c2.Set(ctx, "k", "set meanwhile"); err != nil {
+			t.Fatal(err)
+		}
+		if r := bl.finish(t); r.err != nil || r.v != "computed" {
+			t.Fatalf("the computation's caller got %q, %v; want its own value", r.v, r.err)
+		}
+		wantValue(t, c2, "k", "set meanwhile")
+		wantValue(t, c1, "k", "set meanwhile")
+		// And memo serves the value that was set.
+		v, err := memo.GetOrCompute(ctx, c1, "k", func(context.Context) (string, error) {
+			t.Error("computed again over a value")
+			return "", nil
+		}, nil)
+		if err != nil || v != "set meanwhile" {
+			t.Fatalf("GetOrCompute after = %q, %v; want the value set", v, err)
+		}
+	})
+}
+
+// A Delete made while a computation runs is not undone by it: the key stays
+// absent, and the next call computes afresh.
+func TestDeleteDuringComputationWins(t *testing.T) {
+	teststores.ForEach(t, "memostale", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		bl := startBlocked(t, "computed before the delete", func(compute func(context.Context) (string, error)) (string, error) {
+			return memo.GetOrCompute(ctx, c1, "k", compute, nil)
+		})
+		if _, err := c2.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if r := bl.finish(t); r.err != nil || r.v != "computed before the delete" {
+			t.Fatalf("the computation's caller got %q, %v; want its own value", r.v, r.err)
+		}
+		wantAbsent(t, c2, "k")
+		wantAbsent(t, c1, "k")
+		var computations atomic.Int64
+		v, err := memo.GetOrCompute(ctx, c2, "k", func(context.Context) (string, error) {
+			computations.Add(1)
+			return "computed after", nil
+		}, nil)
+		if err != nil || v != "computed after" || computations.Load() != 1 {
+			t.Fatalf("GetOrCompute after the delete = %q, %v, %d computations; want it computed afresh", v, err, computations.Load())
+		}
+		wantValue(t, c1, "k", "computed after")
+	})
+}
+
+// A Memo.Invalidate made while a computation runs is not undone by it.
+func TestInvalidateDuringComputationWins(t *testing.T) {
+	teststores.ForEach(t, "memostale", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		var calls atomic.Int64
+		var bl *blocked
+		fn := func(ctx context.Context, k string) (string, error) {
+			if calls.Add(1) == 1 {
+				return bl.compute("computed before the invalidation")(ctx)
+			}
+			return "computed after", nil
+		}
+		m1, m2 := memo.Func(c1, fn, nil), memo.Func(c2, fn, nil)
+		defer m1.Close()
+		defer m2.Close()
+		bl = newBlocked()
+		bl.start(t, func() (string, error) { return m1.Get(ctx, "k") })
+		if err := m2.Invalidate(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if r := bl.finish(t); r.err != nil || r.v != "computed before the invalidation" {
+			t.Fatalf("the computation's caller got %q, %v; want its own value", r.v, r.err)
+		}
+		wantAbsent(t, c2, "k")
+		if v, err := m2.Get(ctx, "k"); err != nil || v != "computed after" {
+			t.Fatalf("Get after the invalidation = %q, %v; want it computed afresh", v, err)
+		}
+		if v, err := m1.Get(ctx, "k"); err != nil || v != "computed after" {
+			t.Fatalf("Get through the first client = %q, %v; want the new value", v, err)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("computations = %d; want 2", n)
+		}
+	})
+}
+
+// A computation that outlives its lease, taken over by another client's
+// call, does not overwrite the value that call stored. The second call is
+// made while the first computation runs, and the first is released only
+// once the second has returned: the second waited for the lease (at most),
+// not for the computation. (This is also the old
+// TestLeaseShorterThanComputation, made deterministic: every caller
+// returns, and the waiter waited at most the lease.)
+func TestTakenOverComputationDoesNotOverwrite(t *testing.T) {
+	teststores.ForEach(t, "memostale", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		// Whole seconds, for Memcached.
+		opts := &memo.Options{Lease: time.Second}
+		bl := startBlocked(t, "outlived its lease", func(compute func(context.Context) (string, error)) (string, error) {
+			return memo.GetOrCompute(ctx, c1, "k", compute, opts)
+		})
+		var computations atomic.Int64
+		v, err := memo.GetOrCompute(ctx, c2, "k", func(context.Context) (string, error) {
+			computations.Add(1)
+			return "took over", nil
+		}, opts)
+		if err != nil || v != "took over" || computations.Load() != 1 {
+			t.Fatalf("the second client's call = %q, %v, %d computations; want its own value", v, err, computations.Load())
+		}
+		wantValue(t, c2, "k", "took over")
+		if r := bl.finish(t); r.err != nil || r.v != "outlived its lease" {
+			t.Fatalf("the first computation's caller got %q, %v; want its own value", r.v, r.err)
+		}
+		wantValue(t, c2, "k", "took over")
+		wantValue(t, c1, "k", "took over")
+	})
+}
