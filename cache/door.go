@@ -82,3 +82,73 @@ func (b *bounded) failed(err error) error {
 	}
 	return err
 }
+
+// Report counts ev in the Cache's Stats (the counter its op and result
+// name: a hit of the local or the store layer, a miss, a negative hit, a
+// computation, a lease wait, a refresh, a stale value served, a write, a
+// background failure, an error) and reports it to the Observer, so that
+// the two always agree. Packages built on the Cache report what they do
+// with it.
+func (d Door[K, V]) Report(ctx context.Context, ev Event) {
+	st := &d.c.stats
+	switch {
+	case ev.Op == OpGet && ev.Result == ResultHit && ev.Layer == LayerLocal:
+		st.localHits.Add(1)
+	case ev.Op == OpGet && ev.Result == ResultHit:
+		st.hits.Add(1)
+	case ev.Op == OpGet && ev.Result == ResultMiss:
+		st.misses.Add(1)
+	case ev.Op == OpGet && ev.Result == ResultNegative:
+		st.negativeHits.Add(1)
+	case ev.Op == OpCompute:
+		st.computations.Add(1)
+		if ev.Result == ResultError {
+			st.errors.Add(1)
+		}
+	case ev.Op == OpLeaseWait:
+		st.leaseWaits.Add(1)
+	case ev.Op == OpRefresh:
+		st.refreshes.Add(1)
+	case ev.Op == OpStaleServed:
+		st.staleServed.Add(1)
+	case ev.Op == OpSet && ev.Result == ResultOK:
+		st.sets.Add(1)
+	case ev.Op == OpBackground:
+		st.backgroundErrors.Add(1)
+		if d.c.obs.log != nil {
+			d.c.obs.background(ctx, ev.Op.String(), ev.Key, ev.Err)
+			return // background reported the event too
+		}
+	case ev.Result == ResultError:
+		st.errors.Add(1)
+	}
+	d.c.obs.emit(ctx, ev)
+}
+
+// Background records a failure of work no caller waits for (what names
+// it: "refresh", "write", "lease renewal"): counted in
+// Stats.BackgroundErrors, reported to the Observer, and logged by the
+// Cache's Logger, once per cause a minute, with the key.
+func (d Door[K, V]) Background(ctx context.Context, what, key string, err error) {
+	d.c.stats.backgroundErrors.Add(1)
+	d.c.obs.background(ctx, what, key, err)
+}
+
+// Observed reports whether the Cache has an Observer: callers measure
+// durations only then.
+func (d Door[K, V]) Observed() bool { return d.c.obs.obs != nil }
+
+// Start begins a traced operation where the Observer is a Tracer: it
+// returns the context the operation goes on with and the function to call
+// when it ends (nil without a Tracer).
+func (d Door[K, V]) Start(ctx context.Context, op Op, key string) (context.Context, func(error)) {
+	return d.c.obs.start(ctx, op, key)
+}
+
+// Observe reports ev to the Observer only: for what the caller counted
+// itself, or what Stats does not count.
+func (d Door[K, V]) Observe(ctx context.Context, ev Event) { d.c.obs.emit(ctx, ev) }
+
+// KeyOf returns the store key of k without checking it (Cache.Key), for
+// naming it in events.
+func (d Door[K, V]) KeyOf(k K) string { return d.c.Key(k) }

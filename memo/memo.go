@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/typedcache/typedcache/cache"
@@ -135,7 +137,7 @@ const (
 	stateMiss     state = iota // nothing usable: absent, corrupt, stale, an ended lease
 	stateHit                   // a fresh value (with or without a refresh's lease)
 	stateNegative              // a fresh "not found"
-	stateLeased                // another computation's lease, no value
+	stateLeased                // another computation's lease, and no fresh value
 )
 
 func classify[V any](e *cache.Entry[V], now time.Time) state {
@@ -146,13 +148,19 @@ func classify[V any](e *cache.Entry[V], now time.Time) state {
 		return stateHit
 	case e.NotFound && e.Fresh(now):
 		return stateNegative
-	case !e.HasValue && e.Held(now):
+	case e.Held(now):
 		return stateLeased
 	}
 	return stateMiss
 }
 
-func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (V, error) {
+func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Context) (V, error)) (v V, err error) {
+	if r.d.Observed() {
+		var end func(error)
+		if ctx, end = r.d.Start(ctx, cache.OpGetOrCompute, r.d.KeyOf(k)); end != nil {
+			defer func() { end(err) }()
+		}
+	}
 	var zero V
 	key, err := r.d.Key(k)
 	if err != nil {
@@ -177,15 +185,18 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		if !e.Local() { // the Door counted a local hit
 			r.d.Count(cache.StatHit, 1)
 		}
+		r.observeRead(ctx, key, &e, cache.ResultHit)
 		if r.refreshDue(&e, now) {
 			r.refresh(ctx, key, e, compute)
 		}
 		return e.Value, nil
 	case stateNegative:
 		r.d.Count(cache.StatNegativeHit, 1)
+		r.observeRead(ctx, key, &e, cache.ResultNegative)
 		return zero, notFound(key, nil)
 	}
 	r.d.Count(cache.StatMiss, 1)
+	r.observeRead(ctx, key, &e, cache.ResultMiss)
 	f, leader := r.d.JoinFlight(cache.ComputeFlight, key)
 	if leader {
 		// The flight runs detached from this caller, so that its end does
@@ -193,7 +204,65 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		base := r.bg.add()
 		go r.detach().runFlight(ctx, base, key, e, compute, f)
 	}
-	return wait[V](ctx, f, key)
+	stale, hasStale := r.staleOf(&e)
+	return r.waitFlight(ctx, f, key, stale, hasStale)
+}
+
+// observeRead reports memo's read of key to the cache's Observer (the
+// counters were counted by the caller, or by the Door for a local hit).
+func (r *runner[K, V]) observeRead(ctx context.Context, key string, e *cache.Entry[V], res cache.Result) {
+	if !r.d.Observed() {
+		return
+	}
+	layer := cache.LayerStore
+	if e.Local() {
+		layer = cache.LayerLocal
+	}
+	r.d.Observe(ctx, cache.Event{Op: cache.OpGet, Layer: layer, Result: res, Key: key})
+}
+
+// staleOf returns the value in e that fail-safe may serve: a value past
+// its logical expiry (with FailSafeMax), or a fresh one.
+func (r *runner[K, V]) staleOf(e *cache.Entry[V]) (V, bool) {
+	if r.o.FailSafeMax <= 0 || !e.HasValue || e.Corrupt != nil {
+		var zero V
+		return zero, false
+	}
+	return e.Value, true
+}
+
+// waitFlight waits for f, the flight of key, as a caller: until it ends,
+// or ctx does; past SoftTimeout, a caller with a stale value gets it; past
+// HardTimeout, an error matching context.DeadlineExceeded. The flight goes
+// on in the background either way.
+func (r *runner[K, V]) waitFlight(ctx context.Context, f *cache.Flight, key string, stale V, hasStale bool) (V, error) {
+	var soft, hard <-chan time.Time
+	if hasStale && r.o.SoftTimeout > 0 {
+		t := time.NewTimer(r.o.SoftTimeout)
+		defer t.Stop()
+		soft = t.C
+	}
+	if r.o.HardTimeout > 0 {
+		t := time.NewTimer(r.o.HardTimeout)
+		defer t.Stop()
+		hard = t.C
+	}
+	if soft == nil && hard == nil {
+		return wait[V](ctx, f, key)
+	}
+	select {
+	case <-f.Done():
+		return wait[V](ctx, f, key)
+	case <-soft:
+		r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key})
+		return stale, nil
+	case <-hard:
+		var zero V
+		return zero, fail("get-or-compute", key, fmt.Errorf("no value within the hard timeout %v: %w", r.o.HardTimeout, context.DeadlineExceeded))
+	case <-ctx.Done():
+		var zero V
+		return zero, ctxError("get-or-compute", key, ctx)
+	}
 }
 
 // wait waits for f, the flight of key, or for ctx to end.
@@ -211,18 +280,42 @@ func wait[V any](ctx context.Context, f *cache.Flight, key string) (V, error) {
 // failed: the value is returned and not stored (the store is failing, and
 // a write without a lease could land over a newer value).
 func (r *runner[K, V]) failOpen(ctx context.Context, key string, compute func(ctx context.Context) (V, error)) (V, error) {
-	r.d.Count(cache.StatComputation, 1)
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	defer cancel()
-	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
+	cctx = context.WithValue(cctx, callKey{}, &Call{})
+	v, err := r.timedCompute(cctx, key, compute)
 	if errors.Is(err, ErrNotFound) {
 		return v, notFound(key, err)
 	}
 	if err != nil {
-		r.d.Count(cache.StatError, 1)
 		return v, fail("compute", key, err)
 	}
 	return v, nil
+}
+
+// timedCompute runs compute, turning a panic into an error, and reports
+// it (a computation, with its duration and error, in Stats and to the
+// Observer; a span where the Observer traces).
+func (r *runner[K, V]) timedCompute(ctx context.Context, key string, compute func(ctx context.Context) (V, error)) (v V, err error) {
+	var start time.Time
+	if r.d.Observed() {
+		start = time.Now()
+		var end func(error)
+		if ctx, end = r.d.Start(ctx, cache.OpCompute, key); end != nil {
+			defer func() { end(err) }()
+		}
+	}
+	v, err = cache.Recover(func() (V, error) { return compute(ctx) })
+	res := cache.ResultOK
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		res = cache.ResultError
+	}
+	var d time.Duration
+	if !start.IsZero() {
+		d = time.Since(start)
+	}
+	r.d.Report(ctx, cache.Event{Op: cache.OpCompute, Result: res, Key: key, Duration: d, Err: err})
+	return v, err
 }
 
 // runFlight is the goroutine of a flight, on a copy of the runner: it runs
@@ -257,9 +350,8 @@ func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], c
 		case stateLeased:
 			if !waited {
 				waited = true
-				r.d.Count(cache.StatLeaseWait, 1)
 			}
-			next, err := r.awaitLease(wctx, key, e)
+			next, err := r.timedAwait(wctx, key, e)
 			if err != nil {
 				if ctx.Err() == nil && wctx.Err() != nil {
 					return zero, fail("get-or-compute", key, fmt.Errorf("waited %v for another computation: %w", r.o.ComputeTimeout+r.o.Lease, context.DeadlineExceeded))
@@ -269,19 +361,55 @@ func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], c
 			e = next
 			continue
 		}
-		lease, won, err := r.takeLease(ctx, key, &e, cache.Entry[V]{})
+		var keep cache.Entry[V]
+		if _, ok := r.staleOf(&e); ok {
+			keep = e // fail-safe: the stale value stays under the lease
+		}
+		lease, won, err := r.takeLease(ctx, key, &e, keep)
 		if err != nil {
-			return r.storeFailed(ctx, key, err, compute)
+			return r.storeFailedStale(ctx, key, err, compute, keep)
 		}
 		if !won {
 			// Another caller was first: read what it left.
 			if e, err = r.load(ctx, key); err != nil {
-				return r.storeFailed(ctx, key, err, compute)
+				return r.storeFailedStale(ctx, key, err, compute, keep)
 			}
 			continue
 		}
 		return r.computeUnderLease(ctx, key, lease, e.Corrupt != nil, compute)
 	}
+}
+
+// timedAwait is awaitLease, reported as a lease wait (with its duration,
+// and a span where the Observer traces).
+func (r *runner[K, V]) timedAwait(ctx context.Context, key string, e cache.Entry[V]) (next cache.Entry[V], err error) {
+	var start time.Time
+	if r.d.Observed() {
+		start = time.Now()
+		var end func(error)
+		if ctx, end = r.d.Start(ctx, cache.OpLeaseWait, key); end != nil {
+			defer func() { end(err) }()
+		}
+	}
+	next, err = r.awaitLease(ctx, key, e)
+	var d time.Duration
+	if !start.IsZero() {
+		d = time.Since(start)
+	}
+	r.d.Report(ctx, cache.Event{Op: cache.OpLeaseWait, Key: key, Duration: d})
+	return next, err
+}
+
+// storeFailedStale is storeFailed for a flight that holds a stale value
+// (fail-safe): when the computation through FailOpen fails too, callers
+// get the stale value.
+func (r *runner[K, V]) storeFailedStale(ctx context.Context, key string, err error, compute func(ctx context.Context) (V, error), keep cache.Entry[V]) (V, error) {
+	v, err := r.storeFailed(ctx, key, err, compute)
+	if err != nil && keep.HasValue && !errors.Is(err, ErrNotFound) && r.o.FailOpen {
+		r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key})
+		return keep.Value, nil
+	}
+	return v, err
 }
 
 // storeFailed handles a store error of a flight: with FailOpen the value is
@@ -299,6 +427,40 @@ func (r *runner[K, V]) storeFailed(ctx context.Context, key string, err error, c
 // leaseTTL is the store's expiry of a lease entry: the lease.
 func (r *runner[K, V]) leaseTTL() time.Duration { return r.o.Lease }
 
+// keptTTL is how long the store should still keep the value of e, written
+// by memo, from now: until its TTL ends, plus FailSafeMax past its logical
+// expiry; at least a millisecond.
+func (r *runner[K, V]) keptTTL(e *cache.Entry[V], now time.Time) time.Duration {
+	var end time.Time
+	switch {
+	case !e.FreshUntil.IsZero():
+		end = e.FreshUntil.Add(r.o.FailSafeMax)
+	case !e.Written.IsZero() && r.ttl > 0:
+		end = e.Written.Add(r.ttl)
+	default:
+		return r.ttl // no expiry known: as a new value
+	}
+	return max(end.Sub(now), time.Millisecond)
+}
+
+// valueTTL returns the TTL of a value memo writes now (the computation's
+// choice, else the TTL with Jitter taken off), and the entry's logical
+// expiry and physical ttl: with fail-safe, the value is fresh for the TTL
+// and kept FailSafeMax longer.
+func (r *runner[K, V]) valueTTL(now time.Time, chosen time.Duration) (freshUntil time.Time, physical time.Duration) {
+	ttl := chosen
+	if ttl <= 0 {
+		ttl = r.ttl
+		if r.o.Jitter > 0 && ttl > 0 {
+			ttl -= time.Duration(rand.Float64() * r.o.Jitter * float64(ttl))
+		}
+	}
+	if r.o.FailSafeMax <= 0 || ttl <= 0 {
+		return time.Time{}, ttl
+	}
+	return now.Add(ttl), ttl + r.o.FailSafeMax
+}
+
 // takeLease writes a lease into key over the entry e read from it (an Add
 // when e does not exist, a swap otherwise), keeping keep's value beside
 // the lease when keep.HasValue (a refresh). won reports that the lease is
@@ -310,10 +472,8 @@ func (r *runner[K, V]) takeLease(ctx context.Context, key string, e *cache.Entry
 	if keep.HasValue {
 		lease.Value, lease.HasValue = keep.Value, true
 		lease.Written, lease.FreshUntil = keep.Written, keep.FreshUntil
-		// The value stays readable as long as it would have.
-		if !keep.Written.IsZero() && r.ttl > 0 {
-			ttl = max(ttl, keep.Written.Add(r.ttl).Sub(now))
-		}
+		// The value stays readable (or fail-safe) as long as it would have.
+		ttl = max(ttl, r.keptTTL(&keep, now))
 	}
 	octx, cancel := r.opContext(ctx)
 	defer cancel()
@@ -378,49 +538,172 @@ func jitter(d time.Duration) time.Duration {
 // found", or nothing (an error gives the lease up).
 func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease cache.Entry[V], corrupt bool, compute func(ctx context.Context) (V, error)) (V, error) {
 	var zero V
-	r.d.Count(cache.StatComputation, 1)
-	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
-	v, err := cache.Recover(func() (V, error) { return compute(cctx) })
+	call := &Call{}
+	if lease.HasValue {
+		call.stale, call.written, call.has = lease.Value, lease.Written, true
+	}
+	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, call), r.o.ComputeTimeout)
+	w := r.renew(cctx, key, lease)
+	v, err := r.timedCompute(w.ctx, key, compute)
+	lease = w.stop()
 	cancel()
 	if err != nil {
+		if w.lost() {
+			err = errors.Join(err, ErrLeaseLost)
+		}
+		if !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 {
+			// Fail-safe: the stale value is served, and stored fresh
+			// again for the throttle.
+			r.serveStale(ctx, key, &lease, err)
+			return lease.Value, nil
+		}
 		r.endLease(ctx, key, &lease, err)
 		if errors.Is(err, ErrNotFound) {
 			return zero, notFound(key, err)
 		}
-		r.d.Count(cache.StatError, 1)
 		return zero, fail("compute", key, err)
 	}
-	if ctx.Err() != nil {
+	ttl, skip := call.decisions()
+	if skip || ctx.Err() != nil || w.lost() {
+		// The computation chose not to cache its value, or was stopped
+		// meanwhile, or lost its lease: the value is good, but not stored.
 		r.release(ctx, key, &lease)
-		return v, nil // stopped meanwhile: the value is good, but not stored
+		return v, nil
 	}
-	if r.writeValue(ctx, key, &lease, v) && corrupt {
+	if r.writeValue(ctx, key, &lease, v, ttl) && corrupt {
 		r.d.Count(cache.StatHealed, 1)
 	}
 	return v, nil
 }
+
+// serveStale ends a lease whose computation failed with err by storing the
+// stale value it kept as fresh again for FailSafeThrottle, and reports the
+// stale value served.
+func (r *runner[K, V]) serveStale(ctx context.Context, key string, lease *cache.Entry[V], err error) {
+	r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key, Err: err})
+	now := time.Now()
+	back := cache.Entry[V]{Value: lease.Value, HasValue: true, FreshUntil: now.Add(r.o.FailSafeThrottle)}
+	octx, cancel := r.opContext(context.WithoutCancel(ctx))
+	defer cancel()
+	if _, err := r.d.Swap(octx, key, lease, &back, r.o.FailSafeThrottle+r.o.FailSafeMax); err != nil {
+		r.d.Background(ctx, "fail-safe write", key, err)
+		r.release(ctx, key, lease)
+	}
+}
+
+// renewal is a running lease watchdog: see renew.
+type renewal[V any] struct {
+	ctx    context.Context // the computation's: ends (ErrLeaseLost) when the lease is lost
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	lease  cache.Entry[V] // the current lease entry
+	done   chan struct{}
+	exited chan struct{}
+	gone   atomic.Bool
+}
+
+// renew starts the watchdog of lease on key: every third of the lease it
+// writes the lease again with a new end (a swap from the current lease
+// entry, so that nothing else is overwritten), until stop. When the lease
+// is gone (replaced or expired), or the store fails until less than a
+// sixth of it is left, it cancels the returned context with ErrLeaseLost.
+func (r *runner[K, V]) renew(ctx context.Context, key string, lease cache.Entry[V]) *renewal[V] {
+	w := &renewal[V]{lease: lease, done: make(chan struct{}), exited: make(chan struct{})}
+	w.ctx, w.cancel = context.WithCancelCause(ctx)
+	go func() {
+		defer close(w.exited)
+		every := max(r.o.Lease/3, time.Millisecond)
+		t := time.NewTimer(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-w.ctx.Done():
+				return
+			case <-t.C:
+			}
+			w.mu.Lock()
+			cur := w.lease
+			w.mu.Unlock()
+			now := time.Now()
+			next := cur
+			next.LeaseEnd = now.Add(r.o.Lease)
+			ttl := r.leaseTTL()
+			if next.HasValue {
+				ttl = max(ttl, r.keptTTL(&next, now))
+			}
+			octx, cancel := r.opContext(context.WithoutCancel(w.ctx))
+			ok, err := r.d.Swap(octx, key, &cur, &next, ttl)
+			cancel()
+			switch {
+			case ok:
+				w.mu.Lock()
+				w.lease = next
+				w.mu.Unlock()
+				t.Reset(every)
+			case err == nil:
+				w.gone.Store(true)
+				w.cancel(ErrLeaseLost)
+				return
+			case time.Until(cur.LeaseEnd) < r.o.Lease/6:
+				r.d.Background(w.ctx, "lease renewal", key, err)
+				w.gone.Store(true)
+				w.cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
+				return
+			default:
+				r.d.Background(w.ctx, "lease renewal", key, err)
+				t.Reset(max(time.Until(cur.LeaseEnd)/4, time.Millisecond))
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the watchdog and returns the current lease entry.
+func (w *renewal[V]) stop() cache.Entry[V] {
+	close(w.done)
+	<-w.exited
+	w.cancel(nil)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lease
+}
+
+// lost reports whether the watchdog found the lease lost.
+func (w *renewal[V]) lost() bool { return w.gone.Load() }
 
 // writeValue replaces the lease on key with the value v, and reports
 // whether it was written. A lease that is gone (a Set, Delete or
 // Invalidate since the computation started, or a takeover) drops the value:
 // no stale set. A failure (of the store, or of the codec) is counted, the
 // lease given up, and the value is still good.
-func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.Entry[V], v V) bool {
-	val := cache.Entry[V]{Value: v, HasValue: true}
+func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.Entry[V], v V, chosen time.Duration) bool {
+	now := time.Now()
+	freshUntil, ttl := r.valueTTL(now, chosen)
+	val := cache.Entry[V]{Value: v, HasValue: true, Written: now, FreshUntil: freshUntil}
+	var start time.Time
+	if r.d.Observed() {
+		start = time.Now()
+	}
 	octx, cancel := r.opContext(context.WithoutCancel(ctx))
 	defer cancel()
-	ok, err := r.d.Swap(octx, key, lease, &val, r.ttl)
+	ok, err := r.d.Swap(octx, key, lease, &val, ttl)
 	if err != nil {
 		// The store failed, or the value was written and its invalidation
 		// could not be sent: either way nobody waits for this error.
-		r.d.Count(cache.StatBackgroundError, 1)
+		r.d.Background(ctx, "write", key, err)
 		if !ok {
 			r.release(ctx, key, lease)
 			return false
 		}
 	}
 	if ok {
-		r.d.Count(cache.StatSet, 1)
+		var d time.Duration
+		if !start.IsZero() {
+			d = time.Since(start)
+		}
+		r.d.Report(ctx, cache.Event{Op: cache.OpSet, Key: key, Duration: d})
 	}
 	return ok
 }
@@ -435,7 +718,7 @@ func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.En
 		octx, cancel := r.opContext(context.WithoutCancel(ctx))
 		defer cancel()
 		if _, err := r.d.Swap(octx, key, lease, &neg, r.o.NegativeTTL); err != nil {
-			r.d.Count(cache.StatBackgroundError, 1)
+			r.d.Background(ctx, "write", key, err)
 			r.release(ctx, key, lease)
 		}
 		return
@@ -449,20 +732,17 @@ func (r *runner[K, V]) release(ctx context.Context, key string, lease *cache.Ent
 	octx, cancel := r.opContext(context.WithoutCancel(ctx))
 	defer cancel()
 	if lease.HasValue {
-		// A refresh's lease: put the value back without it, so that the
-		// next reader past the refresh point tries again.
+		// A lease beside a value (a refresh's, or a fail-safe stale
+		// value's): put the value back without it, so that the next
+		// reader tries again.
 		back := cache.Entry[V]{Value: lease.Value, HasValue: true, Written: lease.Written, FreshUntil: lease.FreshUntil}
-		ttl := r.ttl
-		if !lease.Written.IsZero() && r.ttl > 0 {
-			ttl = max(time.Millisecond, time.Until(lease.Written.Add(r.ttl)))
-		}
-		if _, err := r.d.Swap(octx, key, lease, &back, ttl); err != nil {
-			r.d.Count(cache.StatBackgroundError, 1)
+		if _, err := r.d.Swap(octx, key, lease, &back, r.keptTTL(lease, time.Now())); err != nil {
+			r.d.Background(ctx, "release", key, err)
 		}
 		return
 	}
 	if _, err := r.d.Remove(octx, key, lease); err != nil {
-		r.d.Count(cache.StatBackgroundError, 1)
+		r.d.Background(ctx, "release", key, err)
 	}
 }
 
@@ -505,15 +785,15 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, 
 	}
 	lease, won, err := r.takeLease(rctx, key, &e, e)
 	if err != nil {
-		r.d.Count(cache.StatBackgroundError, 1)
+		r.d.Background(rctx, "refresh", key, err)
 		return
 	}
 	if !won {
 		return // refreshed meanwhile, or gone: a miss computes it
 	}
-	r.d.Count(cache.StatRefresh, 1)
+	r.d.Report(rctx, cache.Event{Op: cache.OpRefresh, Key: key})
 	if _, err := r.computeUnderLease(rctx, key, lease, false, compute); err != nil && !errors.Is(err, ErrNotFound) {
-		r.d.Count(cache.StatBackgroundError, 1)
+		r.d.Background(rctx, "refresh", key, err)
 	}
 }
 

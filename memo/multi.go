@@ -199,13 +199,23 @@ func (r *runner[K, V]) computeMultiOpen(ctx context.Context, keys []K, skeys map
 // the values, and an error for every key without one (not found, failed).
 func (r *runner[K, V]) computeMissing(ctx context.Context, keys []K, skeys map[K]string, computeMissing func(ctx context.Context, missing []K) (map[K]V, error)) (map[K]V, map[K]error) {
 	kerrs := make(map[K]error)
-	r.d.Count(cache.StatComputation, 1)
+	var start time.Time
+	if r.d.Observed() {
+		start = time.Now()
+	}
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, keys) })
 	cancel()
 	var failed KeyErrors[K]
+	ev := cache.Event{Op: cache.OpCompute}
+	if !start.IsZero() {
+		ev.Duration = time.Since(start)
+	}
 	if err != nil && !errors.As(err, &failed) {
-		r.d.Count(cache.StatError, 1)
+		ev.Result, ev.Err = cache.ResultError, err
+	}
+	r.d.Report(ctx, ev)
+	if ev.Result == cache.ResultError {
 		for _, k := range keys {
 			kerrs[k] = fail("compute-multi", skeys[k], err)
 		}
@@ -309,7 +319,7 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 			v := got[k]
 			if ctx.Err() != nil {
 				r.release(ctx, key, &lease)
-			} else if r.writeValue(ctx, key, &lease, v) && first[k].Corrupt != nil {
+			} else if r.writeValue(ctx, key, &lease, v, 0) && first[k].Corrupt != nil {
 				r.d.Count(cache.StatHealed, 1)
 			}
 			mu.Lock()

@@ -18,11 +18,13 @@ type Options struct {
 	// Lease is how long a computation holds the key before another caller
 	// may take it over: a miss writes a lease into the key's entry, and
 	// callers in every process wait for its computation instead of
-	// starting their own. It should exceed the time a computation takes;
-	// a computation that outlives it may have its lease taken over, and
-	// its value is then dropped rather than written over the newer one.
-	// Default: 10s. On Memcached, whose expiry has whole seconds, at least
-	// a second.
+	// starting their own. While the computation runs, a watchdog renews
+	// the lease every third of it, so a computation may run longer (up to
+	// ComputeTimeout); a lease it cannot renew ends the computation's
+	// context with the cause ErrLeaseLost, and its value is then dropped
+	// rather than written over a newer one. The lease bounds how long the
+	// key stays held after its holder died. Default: 10s. On Memcached,
+	// whose expiry has whole seconds, at least two seconds.
 	Lease time.Duration
 
 	// TTL is the expiry of computed values; zero means the cache's TTL (to
@@ -56,12 +58,54 @@ type Options struct {
 	// ComputeTimeout bounds each computation, which runs on a context
 	// detached from its callers'. Default: one minute.
 	ComputeTimeout time.Duration
+
+	// FailSafeMax turns on fail-safe: a value stays in the store for
+	// FailSafeMax past its TTL (its logical expiry), and when a computation
+	// that would replace it fails (an error, a panic, ComputeTimeout, or
+	// the store failing with FailOpen), callers get that stale value with
+	// a nil error instead of the failure (counted in the cache's
+	// Stats.StaleServed), and the stale value is stored again as fresh for
+	// FailSafeThrottle, so that a failing source is not asked again on
+	// every call. An ErrNotFound answer is not a failure: it is cached (or
+	// not) as usual. Reads past the TTL are misses to a plain Cache.Get.
+	FailSafeMax time.Duration
+
+	// FailSafeThrottle is how long a stale value served by fail-safe is
+	// fresh again; default DefaultFailSafeThrottle, at most FailSafeMax.
+	FailSafeThrottle time.Duration
+
+	// SoftTimeout, with fail-safe, bounds how long a caller that has a
+	// stale value waits for its recomputation: past it, the caller gets the
+	// stale value at once (counted in Stats.StaleServed), and the
+	// computation goes on in the background and stores its value under its
+	// lease. Callers without a stale value wait on.
+	SoftTimeout time.Duration
+
+	// HardTimeout bounds how long any caller waits for a computation: past
+	// it, the caller gets an error matching context.DeadlineExceeded (with
+	// a stale value, past SoftTimeout it had that already). The
+	// computation goes on in the background, bounded by ComputeTimeout,
+	// and stores its value for the next callers.
+	HardTimeout time.Duration
+
+	// Jitter, in [0, 1), takes a random part of up to that fraction off the
+	// TTL of every value memo writes, so that values computed together do
+	// not all expire together (0.1: between 90% and 100% of the TTL).
+	Jitter float64
 }
+
+// ErrLeaseLost is the cause (context.Cause) of a computation's context
+// when its lease could not be renewed: another caller took the key over
+// (the lease ran out, or a Set, Delete or Invalidate replaced it), or the
+// store failed until the lease was about to end. Whatever the computation
+// returns then is not stored.
+var ErrLeaseLost = errors.New("memo: lease lost")
 
 // Defaults of Options.
 const (
-	DefaultLease          = 10 * time.Second
-	DefaultComputeTimeout = time.Minute
+	DefaultLease            = 10 * time.Second
+	DefaultComputeTimeout   = time.Minute
+	DefaultFailSafeThrottle = 30 * time.Second
 )
 
 func (o *Options) withDefaults() Options {
@@ -77,6 +121,18 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.RefreshAhead < 0 || r.RefreshAhead >= 1 {
 		r.RefreshAhead = 0
+	}
+	if r.FailSafeMax < 0 {
+		r.FailSafeMax = 0
+	}
+	if r.FailSafeThrottle <= 0 {
+		r.FailSafeThrottle = DefaultFailSafeThrottle
+	}
+	if r.FailSafeMax > 0 {
+		r.FailSafeThrottle = min(r.FailSafeThrottle, r.FailSafeMax)
+	}
+	if r.Jitter < 0 || r.Jitter >= 1 {
+		r.Jitter = 0
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package memo_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,22 +222,64 @@ func TestInvalidateDuringComputationWins(t *testing.T) {
 	})
 }
 
-// A computation that outlives its lease, taken over by another client's
-// call, does not overwrite the value that call stored. The second call is
-// made while the first computation runs, and the first is released only
-// once the second has returned: the second waited for the lease (at most),
-// not for the computation. (This is also the old
-// TestLeaseShorterThanComputation, made deterministic: every caller
-// returns, and the waiter waited at most the lease.)
+// partitioned is a store whose writes fail while the test says so: the
+// client is cut off from the store (a network partition), and its lease
+// cannot be renewed.
+type partitioned struct {
+	cache.Store
+	cut atomic.Bool
+}
+
+var errCut = errors.New("connection refused (partition)")
+
+func (p *partitioned) SwapIfEqual(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if p.cut.Load() {
+		return false, errCut
+	}
+	if sw, ok := p.Store.(cache.Swapper); ok {
+		return sw.SwapIfEqual(ctx, key, old, value, ttl)
+	}
+	return teststores.NewCounting(p.Store).SwapIfEqual(ctx, key, old, value, ttl)
+}
+
+func (p *partitioned) Watch(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+	if n, ok := p.Store.(cache.Notifier); ok {
+		return n.Watch(ctx, key)
+	}
+	return nil, nil, errors.New("no watch")
+}
+
+// A computation that loses its lease (its client is cut off from the store
+// and cannot renew it), taken over by another client's call, does not
+// overwrite the value that call stored once the partition heals. Its
+// context ends with the cause ErrLeaseLost, and its caller still gets the
+// value it computed.
 func TestTakenOverComputationDoesNotOverwrite(t *testing.T) {
 	teststores.ForEach(t, "memostale", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
 		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
 		defer cancel()
-		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		other := s
+		if b.Shared {
+			other = b.New(t)
+		}
+		p := &partitioned{Store: s}
+		c1 := cache.New[string, string](p, &cache.Options[string, string]{Namespace: ns, TTL: time.Minute})
+		c2 := cache.New[string, string](teststores.NewCounting(other), &cache.Options[string, string]{Namespace: ns, TTL: time.Minute})
 		// Whole seconds, for Memcached.
-		opts := &memo.Options{Lease: time.Second}
+		opts := &memo.Options{Lease: 2 * time.Second}
+		cause := make(chan error, 1)
 		bl := startBlocked(t, "outlived its lease", func(compute func(context.Context) (string, error)) (string, error) {
-			return memo.GetOrCompute(ctx, c1, "k", compute, opts)
+			return memo.GetOrCompute(ctx, c1, "k", func(cctx context.Context) (string, error) {
+				p.cut.Store(true) // the partition: no renewal from now on
+				v, err := compute(cctx)
+				select {
+				case <-cctx.Done():
+					cause <- context.Cause(cctx)
+				default:
+					cause <- nil
+				}
+				return v, err
+			}, opts)
 		})
 		var computations atomic.Int64
 		v, err := memo.GetOrCompute(ctx, c2, "k", func(context.Context) (string, error) {
@@ -247,10 +290,48 @@ func TestTakenOverComputationDoesNotOverwrite(t *testing.T) {
 			t.Fatalf("the second client's call = %q, %v, %d computations; want its own value", v, err, computations.Load())
 		}
 		wantValue(t, c2, "k", "took over")
+		p.cut.Store(false) // the partition heals
 		if r := bl.finish(t); r.err != nil || r.v != "outlived its lease" {
 			t.Fatalf("the first computation's caller got %q, %v; want its own value", r.v, r.err)
 		}
+		if c := <-cause; !errors.Is(c, memo.ErrLeaseLost) {
+			t.Fatalf("the first computation's context ended with %v; want ErrLeaseLost", c)
+		}
 		wantValue(t, c2, "k", "took over")
 		wantValue(t, c1, "k", "took over")
+	})
+}
+
+// A computation longer than its lease keeps the lease (the watchdog renews
+// it): the other client's call waits for it instead of computing, and gets
+// its value.
+func TestLeaseRenewed(t *testing.T) {
+	teststores.ForEach(t, "memorenew", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		lease := 300 * time.Millisecond
+		if b.Name == "memcached" {
+			lease = 2 * time.Second // whole seconds
+		}
+		opts := &memo.Options{Lease: lease}
+		bl := startBlocked(t, "slow", func(compute func(context.Context) (string, error)) (string, error) {
+			return memo.GetOrCompute(ctx, c1, "k", compute, opts)
+		})
+		second := make(chan result, 1)
+		go func() {
+			v, err := memo.GetOrCompute(ctx, c2, "k", func(context.Context) (string, error) {
+				return "computed twice", nil
+			}, opts)
+			second <- result{v, err}
+		}()
+		time.Sleep(3 * lease) // three leases: without renewal it would have expired
+		if r := bl.finish(t); r.err != nil || r.v != "slow" {
+			t.Fatalf("the slow computation's caller got %q, %v", r.v, r.err)
+		}
+		if r := <-second; r.err != nil || r.v != "slow" {
+			t.Fatalf("the other client got %q, %v; want the slow computation's value (it kept its lease)", r.v, r.err)
+		}
+		wantValue(t, c1, "k", "slow")
 	})
 }
