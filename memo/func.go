@@ -2,6 +2,7 @@ package memo
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 // Invalidate and Refresh manage what it cached. Make one with Func. What it
 // does is counted in the cache's Stats.
 type Memo[K comparable, V any] struct {
-	r  *runner[K, V]
-	fn func(ctx context.Context, k K) (V, error)
-	bg *tracker
+	r     *runner[K, V]
+	fn    func(ctx context.Context, k K) (V, error)
+	batch func(ctx context.Context, keys []K) (map[K]V, error) // FuncBatch's; nil for Func
+	bg    *tracker
 }
 
 // Func memoizes fn in c with GetOrCompute's protection: one computation per
@@ -29,17 +31,54 @@ func Func[K comparable, V any](c *cache.Cache[K, V], fn func(ctx context.Context
 	return m
 }
 
+// FuncBatch memoizes a batch loader in c: Memo.GetMulti calls batch once
+// for all the keys it misses (each still computed once across goroutines
+// and processes: a lease per key, as GetOrComputeMulti), and Memo.Get calls
+// it with one key. batch returns the values it found; a key it does not
+// return does not exist (ErrNotFound, cached with NegativeTTL); to fail on
+// some keys only, it returns a KeyErrors naming them beside the values.
+func FuncBatch[K comparable, V any](c *cache.Cache[K, V], batch func(ctx context.Context, keys []K) (map[K]V, error), opts *Options) *Memo[K, V] {
+	m := &Memo[K, V]{batch: batch, bg: newTracker()}
+	m.fn = func(ctx context.Context, k K) (V, error) {
+		vals, err := batch(ctx, []K{k})
+		var failed KeyErrors[K]
+		if errors.As(err, &failed) {
+			if ferr := failed[k]; ferr != nil {
+				var zero V
+				return zero, ferr
+			}
+			err = nil
+		}
+		if err != nil {
+			var zero V
+			return zero, err
+		}
+		v, ok := vals[k]
+		if !ok {
+			return v, ErrNotFound
+		}
+		return v, nil
+	}
+	r := newRunner(c, opts, m.bg)
+	m.r = &r
+	return m
+}
+
 // Get returns fn(ctx, k), from the cache when it can.
 func (m *Memo[K, V]) Get(ctx context.Context, k K) (V, error) {
 	return m.r.get(ctx, k, func(ctx context.Context) (V, error) { return m.fn(ctx, k) })
 }
 
 // GetMulti returns fn for every key, computing the missing ones
-// concurrently (one call of fn per missing key) after one read of them
-// all. A key for which fn returns ErrNotFound is reported (and, with
+// concurrently (one call of fn per missing key; one call of the batch
+// loader for them all, for a Memo made with FuncBatch) after one read of
+// them all. A key for which fn returns ErrNotFound is reported (and, with
 // NegativeTTL, cached) as not found; a key fn fails or panics on is
 // reported with its error and not cached. Both are in a KeyErrors error.
 func (m *Memo[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
+	if m.batch != nil {
+		return m.r.getMulti(ctx, keys, m.batch)
+	}
 	return m.r.getMulti(ctx, keys, func(ctx context.Context, missing []K) (map[K]V, error) {
 		var mu sync.Mutex
 		out := make(map[K]V, len(missing))

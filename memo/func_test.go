@@ -378,3 +378,47 @@ func TestFuncCloseStopsFlightsStartedWhileWaiting(t *testing.T) {
 		t.Fatalf("%d computations started while Close waited; want none", n)
 	}
 }
+
+// FuncBatch: GetMulti calls the batch loader once for all the keys it
+// misses; Get calls it with one key; a key it does not return is not
+// found.
+func TestFuncBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx := context.Background()
+		c := newCache[string](s, ns, time.Minute)
+		var calls atomic.Int64
+		var asked atomic.Int64
+		m := memo.FuncBatch(c, func(ctx context.Context, keys []string) (map[string]string, error) {
+			calls.Add(1)
+			asked.Add(int64(len(keys)))
+			out := map[string]string{}
+			for _, k := range keys {
+				if k != "nobody" {
+					out[k] = "v-" + k
+				}
+			}
+			return out, nil
+		}, nil)
+		defer m.Close()
+		keys := make([]string, 50)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("k%d", i)
+		}
+		got, err := m.GetMulti(ctx, keys)
+		if err != nil || len(got) != 50 {
+			t.Fatalf("GetMulti: %d values, %v", len(got), err)
+		}
+		if calls.Load() != 1 || asked.Load() != 50 {
+			t.Fatalf("50 misses: %d batch calls for %d keys; want 1 for 50", calls.Load(), asked.Load())
+		}
+		if v, err := m.Get(ctx, "k3"); v != "v-k3" || err != nil {
+			t.Fatalf("Get of a cached key = %q, %v", v, err)
+		}
+		if v, err := m.Get(ctx, "new"); v != "v-new" || err != nil || calls.Load() != 2 {
+			t.Fatalf("Get of a new key = %q, %v, %d calls; want one more call", v, err, calls.Load())
+		}
+		if _, err := m.Get(ctx, "nobody"); !errors.Is(err, memo.ErrNotFound) {
+			t.Fatalf("Get of a key the batch does not return: %v; want ErrNotFound", err)
+		}
+	})
+}
