@@ -28,11 +28,22 @@
 //     last token plus one and the time in microseconds): they grow strictly
 //     for the life of the Store, and a Store made later (a restarted
 //     process) starts above them as long as the wall clock moved forward.
+//   - [Store.Publish] and [Store.Subscribe] ([cache.Bus]) carry messages
+//     between the Caches over one Store, within the process: every
+//     subscription of a channel on the Store gets every message published
+//     on it after Subscribe returned, in order, from a goroutine of its
+//     own; Publish queues the message for each and never waits for a
+//     handler. The bus never disconnects, so state is called only by
+//     Close (state(false)); it reaches no other process, so a local tier
+//     over a memory store is only kept in step with the Caches of the
+//     same Store.
 //
 // # Goroutines
 //
 // A Store runs one background goroutine, otter's periodic clean-up of
-// expired entries, which [Store.Close] stops; otter may also run
-// short-lived goroutines for its maintenance after writes. Operations after
-// Close return [cache.ErrClosed].
+// expired entries, and one per bus subscription, which delivers its
+// messages; the subscription's stop function stops the latter, and
+// [Store.Close] stops them all. otter may also run short-lived goroutines
+// for its maintenance after writes. Operations after Close return
+// [cache.ErrClosed].
 package memstore

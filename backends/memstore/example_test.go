@@ -125,3 +125,30 @@ func ExampleStore_Watch() {
 	}
 	// Output: released
 }
+
+// ExampleStore_Subscribe carries messages between the users of one Store,
+// within the process: what a local tier in front of it does with its
+// invalidations.
+func ExampleStore_Subscribe() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close() // stops the subscriptions
+
+	ctx := context.Background()
+	received := make(chan string, 1)
+	stop, err := store.Subscribe(ctx, "invalidate",
+		func(msg []byte) { received <- string(msg) },
+		nil) // a memory store never disconnects
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+
+	if err := store.Publish(ctx, "invalidate", []byte("users:42")); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(<-received)
+	// Output: users:42
+}

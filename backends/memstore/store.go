@@ -28,6 +28,7 @@ var (
 	_ cache.Fencer   = (*Store)(nil)
 	_ cache.Leaser   = (*Store)(nil)
 	_ cache.Swapper  = (*Store)(nil)
+	_ cache.Bus      = (*Store)(nil)
 )
 
 // Options configure a Store. A nil *Options, and a zero Options, mean a
@@ -71,9 +72,11 @@ func (e *entry) live(now int64) bool {
 
 // Store is a cache.Store kept in the memory of the process, over an otter
 // cache bounded in entries or in bytes. It also implements cache.Notifier
-// (waiters of a key wake when it is released) and cache.Fencer.
+// (waiters of a key wake when it is released), cache.Fencer and cache.Bus
+// (messages between the Caches over the Store, within the process).
 //
-// A Store is safe for concurrent use. Close stops its background goroutine.
+// A Store is safe for concurrent use. Close stops its background goroutine
+// and those of its bus subscriptions.
 type Store struct {
 	c       *otter.Cache[string, *entry]
 	start   time.Time // the clock's origin: now() is monotonic from it
@@ -84,6 +87,7 @@ type Store struct {
 	fence atomic.Int64 // the last fencing token (see AddFenced)
 
 	watch watchers
+	bus   bus
 }
 
 // New returns a Store bounded as opts says (nil = DefaultMaxEntries
@@ -112,6 +116,7 @@ func New(opts *Options) (*Store, error) {
 		startNs: now.UnixNano(),
 	}
 	s.watch.init()
+	s.bus.init()
 	// Always weighted, so that pinned entries can weigh nothing: by bytes
 	// for MaxBytes, else one per entry.
 	oo := &otter.Options[string, *entry]{
@@ -375,9 +380,10 @@ func (s *Store) Clear(ctx context.Context, prefix string) error {
 	return nil
 }
 
-// Close stops the Store's background goroutine, drops its entries and wakes
-// every watcher. Later operations return cache.ErrClosed. Close is
-// idempotent and always returns nil.
+// Close stops the Store's background goroutine, drops its entries, wakes
+// every watcher and stops every bus subscription (waiting for its
+// goroutine, then calling its state(false)). Later operations return
+// cache.ErrClosed. Close is idempotent and always returns nil.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
@@ -385,5 +391,6 @@ func (s *Store) Close() error {
 	s.c.StopAllGoroutines()
 	s.c.InvalidateAll()
 	s.watch.wakePrefix("")
+	s.bus.close()
 	return nil
 }

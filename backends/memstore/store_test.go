@@ -599,3 +599,48 @@ func TestLeasesNotEvictedForSize(t *testing.T) {
 		})
 	}
 }
+
+// TestBusClose: Close stops the subscriptions, whose goroutines end
+// (goleak checks it), calls state(false) once for each, and makes Publish
+// and Subscribe fail; a stop after Close is harmless.
+func TestBusClose(t *testing.T) {
+	s, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	states := make(chan bool, 10)
+	var stops []func()
+	for range 2 {
+		stop, err := s.Subscribe(ctx, "c", func([]byte) {}, func(connected bool) { states <- connected })
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, stop)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		select {
+		case got := <-states:
+			if got {
+				t.Fatalf("state %d after Close: got true; want false", i+1)
+			}
+		default:
+			t.Fatalf("Close returned after %d calls of state(false); want 2", i)
+		}
+	}
+	for _, stop := range stops {
+		stop()
+	}
+	if len(states) != 0 {
+		t.Errorf("%d more calls of state after the stops; want none", len(states))
+	}
+	if err := s.Publish(ctx, "c", []byte("m")); !errors.Is(err, cache.ErrClosed) {
+		t.Errorf("Publish after Close: got %v; want ErrClosed", err)
+	}
+	if _, err := s.Subscribe(ctx, "c", func([]byte) {}, nil); !errors.Is(err, cache.ErrClosed) {
+		t.Errorf("Subscribe after Close: got %v; want ErrClosed", err)
+	}
+}

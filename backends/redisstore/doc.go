@@ -32,10 +32,10 @@
 // with the defaults, whatever the Cache's Timeout (the error still matches
 // context.DeadlineExceeded, but late).
 //
-// Watch waits for its subscription within its context's deadline too; but
-// while the store's pub/sub connection is being re-established after a
-// failure, it may also wait for that attempt, which the client's
-// DialTimeout and ReadTimeout bound.
+// Watch and Subscribe wait for their subscription within their context's
+// deadline too; but while the store's pub/sub connection is being
+// re-established after a failure, they may also wait for that attempt,
+// which the client's DialTimeout and ReadTimeout bound.
 //
 // # Writes and lost replies
 //
@@ -126,23 +126,74 @@
 // reads them with CONFIG GET on every server; where CONFIG is refused, it
 // says so with an error that is no finding.
 //
-// # Release notifications
+// # Pub/sub: release notifications and the Bus
 //
-// [Store] implements cache.Notifier, cache.Fencer and cache.Checker. DeleteIfEqual
-// publishes on the pub/sub channel of the key, [DefaultChannelPrefix] + key
-// (see Options.ChannelPrefix), in the same script that deletes it. Watch
-// subscribes to that channel on one pub/sub connection shared by all the
-// store's watches, read by one goroutine; the connection is made by the
-// first Watch, the goroutine starts once a subscription is in place, and
-// both are stopped by Close (on a Ring, one of each per shard). Watch
-// returns once the server has confirmed the subscription. When the
-// connection fails, every watcher is woken, since a release may have been
-// missed; go-redis reconnects and resubscribes, and the watchers are woken
-// again once it has, for the releases published while it could not. On a
-// Cluster the classic PUBLISH reaches every node, so the connection may be
-// to any node. On a Ring a watch listens on the shard that holds the key
-// when Watch is called: if the Ring moves the key to another shard (one
-// that was down comes back), the watch misses its releases. The lock
+// [Store] implements cache.Notifier, cache.Bus, cache.Fencer and
+// cache.Checker. DeleteIfEqual and SwapIfEqual publish on the pub/sub
+// channel of the key, [DefaultChannelPrefix] + key (see
+// Options.ChannelPrefix), in the same script that writes the key, and
+// [Store.Watch] subscribes to it. [Store.Publish] and [Store.Subscribe]
+// carry the local tier's invalidations (cache.Bus): PUBLISH and SUBSCRIBE,
+// except on a Cluster, where they are SPUBLISH and SSUBSCRIBE (sharded
+// pub/sub, Redis 7): a message then travels within the shard that serves
+// the channel's hash slot instead of to every node.
+//
+// One subscriber per store serves both: one go-redis PubSub, its
+// connection, and one goroutine that reads it and dispatches each message
+// to the watchers and subscriptions of its channel. A channel is
+// subscribed while it has at least one watch or subscription. On a Ring
+// there is one subscriber per shard, since a Ring publishes on the shard
+// of the key (of the channel name, for Publish). On a Cluster, Watch's
+// subscriber is classic and may be connected to any node (a script's
+// PUBLISH reaches every node); the Bus has one sharded subscriber per hash
+// slot of its channels (usually one channel, so one), which go-redis
+// connects to the node serving the slot. Each subscriber dials on its
+// first subscription, and Close stops them all.
+//
+// What guarantees what:
+//
+//   - In place: Watch and Subscribe return once the reply of the server to
+//     the SUBSCRIBE has been read (or, for a channel already subscribed,
+//     an earlier one, with the channel subscribed since). Redis answers
+//     in order on a connection and delivers a message to the
+//     subscriptions in place when it processes the PUBLISH, so a message
+//     published after that reply is delivered while the connection lasts.
+//     No other round trip is needed. (A reply to an older SUBSCRIBE of the
+//     channel, sent before a stop's UNSUBSCRIBE of it, may come first; the
+//     reply to that UNSUBSCRIBE, which follows, then counts as an
+//     interruption, as below, until the reply to the new SUBSCRIBE.)
+//   - Failures: go-redis replaces a connection on which a read or a write
+//     failed: it dials again and resubscribes every channel before any
+//     other command. The store learns of the failure from the failed read
+//     (or from a failed SUBSCRIBE or UNSUBSCRIBE of its own, which it
+//     follows with a reconnection of its own, so that a resubscription
+//     always follows). It then wakes every watcher and calls state(false)
+//     for every subscription; the server's reply to the resubscription of
+//     a channel then wakes its watchers again and calls state(true),
+//     before any message published since is delivered. Messages published
+//     between the two are lost: only state(false) says so, and a local
+//     tier must not trust what it cached meanwhile.
+//   - Silent connections: go-redis's own health check (that of
+//     PubSub.Channel) replaces a connection only when its PING cannot be
+//     written, so a connection that stays open and silent (a dead peer, a
+//     network that drops everything) would never be noticed. The store
+//     reads with deadlines instead: after Options.HealthCheckInterval of
+//     silence it sends a PING, and when the next interval brings no
+//     reply, the end of the read's deadline makes go-redis replace the
+//     connection as after any failure. A silent connection is noticed
+//     within two intervals.
+//   - Moved slots: a Cluster node that stops serving a slot (resharding,
+//     a failover) ends the sharded subscriptions of its channels
+//     (SUNSUBSCRIBE). The subscriptions get state(false); a channel that
+//     stays unsubscribed for two intervals makes the store reload the
+//     slot map and reconnect, which subscribes it on the node that serves
+//     it now, with state(true).
+//
+// Wake-ups may therefore be spurious, and expiries are not reported. On a
+// Ring a watch or a subscription listens on the shard of its key or
+// channel when it starts: if the Ring moves it to another shard (a shard
+// goes down or comes back), releases and messages go there and are missed,
+// and only the shard's own failure, if it failed, is reported. The lock
 // package re-reads the lock key at least every Options.MaxBackoff while it
 // waits, so a missed wake-up costs it that much latency, never a hang.
 //
@@ -169,8 +220,11 @@
 // the *redis.Client, *redis.ClusterClient or *redis.Ring itself to New to
 // use Clear.
 //
-// # Closing
+// # Goroutines and closing
 //
-// Close stops the pub/sub connections and goroutines the store created. It
-// never closes the client passed to New, which the caller closes when done.
+// The store runs one goroutine per subscriber (see above), started with
+// its first subscription. Close stops the subscribers' connections and
+// goroutines, wakes every watcher and calls state(false) for every bus
+// subscription in place. It never closes the client passed to New, which
+// the caller closes when done.
 package redisstore

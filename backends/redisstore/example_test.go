@@ -89,6 +89,35 @@ func ExampleStore_Watch() {
 	}
 }
 
+// ExampleStore_Subscribe shows the bus that a local tier uses for its
+// invalidations: every process subscribes to a channel and publishes on
+// it. state(false) says that messages may be lost from then on, until
+// state(true). It needs a server, so it is only compiled.
+func ExampleStore_Subscribe() {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	store := redisstore.New(rdb, nil)
+	defer store.Close() // stops the pub/sub connection and calls state(false)
+
+	stop, err := store.Subscribe(ctx, "myapp:invalidate",
+		func(msg []byte) { fmt.Printf("drop %s\n", msg) },
+		func(connected bool) {
+			if !connected {
+				fmt.Println("messages may be lost: stop trusting local copies")
+			}
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+
+	// Any process, this one included, invalidates a key.
+	if err := store.Publish(ctx, "myapp:invalidate", []byte("users:42")); err != nil {
+		log.Fatal(err)
+	}
+}
+
 // A lock's release is published on a channel that redis-cli can watch:
 // SUBSCRIBE typedcache:release:reports:daily-lock. Channel does not use the
 // server.

@@ -102,6 +102,20 @@ func storeOps(ctx context.Context, c *cache.Cache[string, string], store *rediss
 			}
 			return err
 		}},
+		{"Publish", func() error {
+			ctx, cancel := opCtx()
+			defer cancel()
+			return store.Publish(ctx, "bus", []byte("m"))
+		}},
+		{"Subscribe", func() error {
+			ctx, cancel := opCtx()
+			defer cancel()
+			stop, err := store.Subscribe(ctx, "bus", func([]byte) {}, nil)
+			if err == nil {
+				stop()
+			}
+			return err
+		}},
 	}
 }
 
@@ -212,7 +226,8 @@ func TestServerDown(t *testing.T) {
 	// The watch from before the outage was resubscribed: only a release
 	// can wake it now. Wait until the server has its subscription again,
 	// then for a barrier (another Watch returns once the subscriber has
-	// read everything before its PING, so the wake-ups of the reconnection
+	// read the reply to its SUBSCRIBE, which comes after the replies to
+	// the resubscription of "held", so the wake-ups of the reconnection
 	// have been delivered), drop those wake-ups, and release.
 	admin := newClient(t, singleClient(srv.Addr()))
 	channel := store.Channel("held")

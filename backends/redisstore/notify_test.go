@@ -21,11 +21,23 @@ const bound = 10 * time.Second
 
 func newTestStore(t *testing.T, addr string, protocol int) *Store {
 	t.Helper()
+	return newTestStoreOpts(t, addr, protocol, nil)
+}
+
+func newTestStoreOpts(t *testing.T, addr string, protocol int, opts *Options) *Store {
+	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: protocol})
 	t.Cleanup(func() { _ = c.Close() })
-	s := New(c, nil)
+	s := New(c, opts)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// classic returns the store's classic subscriber (not on a Ring).
+func (s *Store) classic() *subscriber {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.hub.subs[hubKey{slot: -1}]
 }
 
 func wantWake(t *testing.T, ch <-chan struct{}, what string) {
@@ -48,8 +60,9 @@ func release(t *testing.T, s *Store, key string) {
 	}
 }
 
-// TestWatchProtocols checks Watch with both RESP versions, whose PING
-// replies differ in subscribed mode, on a real server and on miniredis.
+// TestWatchProtocols checks Watch and the Bus with both RESP versions,
+// whose PING replies and pushed messages differ, on a real server and on
+// miniredis.
 func TestWatchProtocols(t *testing.T) {
 	servers := map[string]func(t *testing.T) string{
 		"redis":     func(t *testing.T) string { return testenv.StartRedis(t).Addr() },
@@ -67,6 +80,24 @@ func TestWatchProtocols(t *testing.T) {
 				defer stop()
 				release(t, releaser, "k")
 				wantWake(t, ch, "release")
+
+				msgs := make(chan string, 1)
+				stopBus, err := watcher.Subscribe(t.Context(), "bus", func(m []byte) { msgs <- string(m) }, nil)
+				if err != nil {
+					t.Fatalf("Subscribe: %v", err)
+				}
+				defer stopBus()
+				if err := releaser.Publish(t.Context(), "bus", []byte("m\r\n\x00")); err != nil {
+					t.Fatalf("Publish: %v", err)
+				}
+				select {
+				case m := <-msgs:
+					if m != "m\r\n\x00" {
+						t.Errorf("got the message %q; want %q", m, "m\r\n\x00")
+					}
+				case <-time.After(bound):
+					t.Fatalf("no message within %v", bound)
+				}
 			})
 		}
 	}
@@ -74,13 +105,13 @@ func TestWatchProtocols(t *testing.T) {
 
 // TestWatchHealthCheck makes the subscriber's connection silent (the proxy
 // stops passing the server's replies, as a dead network would): after two
-// silent intervals the subscriber replaces the connection, wakes its
-// watchers, and releases reach them again.
+// silent intervals go-redis replaces the connection (the health check's
+// read deadline ends), the watchers are woken, and releases reach them
+// again.
 func TestWatchHealthCheck(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	p := startProxy(t, srv.Addr())
-	store := newTestStore(t, p.addr(), 0)
-	store.notify.health = 100 * time.Millisecond
+	store := newTestStoreOpts(t, p.addr(), 0, &Options{HealthCheckInterval: 100 * time.Millisecond})
 	releaser := newTestStore(t, srv.Addr(), 0)
 	ctx := t.Context()
 
@@ -96,9 +127,11 @@ func TestWatchHealthCheck(t *testing.T) {
 	wantWake(t, ch, "release over a healthy connection")
 
 	p.freeze()
-	wantWake(t, ch, "replacement of a silent connection")
-	if p.conns() < 2 {
-		t.Errorf("proxy saw %d connections; want a new one after the replacement", p.conns())
+	wantWake(t, ch, "the failure of a silent connection")
+	for deadline := time.Now().Add(bound); p.conns() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy saw %d connections %v after the failure; want a new one", p.conns(), bound)
+		}
 	}
 	// A Watch on the new connection returns once it is confirmed, and the
 	// resubscription of "k" was sent before it.
@@ -280,7 +313,7 @@ func TestStopDuringSlowUnsubscribe(t *testing.T) {
 	go func() {
 		defer close(b1Done)
 		stopB1()
-		store.notify.subs[nil].dispatch(store.Channel("b"))
+		store.classic().dispatch(&redis.Message{Channel: store.Channel("b")})
 	}()
 	select {
 	case <-b1Done:
@@ -331,7 +364,11 @@ func TestWatchStopConcurrent(t *testing.T) {
 	ctx := t.Context()
 	keys := []string{"k0", "k1", "k2"}
 
+	// Each goroutine runs at least rounds watches, and more while no
+	// overlap has happened yet (stops that send nothing are quick), up to
+	// a time bound.
 	const goroutines, rounds = 8, 40
+	deadline := time.Now().Add(bound / 2)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -346,7 +383,7 @@ func TestWatchStopConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range rounds {
+			for r := 0; ; r++ {
 				i := (g + r) % len(keys)
 				if stopping[i].Load() > 0 {
 					overlaps.Add(1)
@@ -356,7 +393,7 @@ func TestWatchStopConcurrent(t *testing.T) {
 					t.Errorf("Watch(%q): %v", keys[i], err)
 					return
 				}
-				if r == rounds-1 {
+				if r >= rounds-1 && (overlaps.Load() > 0 || time.Now().After(deadline)) {
 					mu.Lock()
 					held[keys[i]] = append(held[keys[i]], ch)
 					stops = append(stops, stop)

@@ -20,12 +20,17 @@ var (
 	_ cache.Notifier = (*Store)(nil)
 	_ cache.Fencer   = (*Store)(nil)
 	_ cache.Swapper  = (*Store)(nil)
+	_ cache.Bus      = (*Store)(nil)
 )
 
 // DefaultChannelPrefix is the prefix of the pub/sub channel on which the
 // release of a key is published: the channel of key k is
 // DefaultChannelPrefix + k, unless Options.ChannelPrefix says otherwise.
 const DefaultChannelPrefix = "typedcache:release:"
+
+// DefaultHealthCheckInterval is the default of Options.HealthCheckInterval:
+// go-redis's own for the health check of its PubSub channels.
+const DefaultHealthCheckInterval = 3 * time.Second
 
 // Options configure a Store. A nil *Options, and every zero field, means the
 // default.
@@ -35,6 +40,13 @@ type Options struct {
 	// process sharing the keys must use the same prefix. The default is
 	// DefaultChannelPrefix.
 	ChannelPrefix string
+
+	// HealthCheckInterval is how long the store's pub/sub connections (see
+	// Watch and Subscribe) may be silent before the store sends a PING on
+	// them; one that then stays silent for another interval is taken for
+	// broken: go-redis replaces it, and subscribers are told. The default
+	// is DefaultHealthCheckInterval.
+	HealthCheckInterval time.Duration
 }
 
 // topology says how multi-key operations are sent.
@@ -63,7 +75,7 @@ type Store struct {
 	client redis.UniversalClient
 	topo   topology
 	prefix string // pub/sub channel prefix
-	notify notifier
+	hub    hub    // the pub/sub subscribers of Watch and Subscribe
 
 	// noBatchScript is set once a Cluster's servers refused
 	// scripts/batch.lua (before Redis 7): multi-key writes then go in one
@@ -89,6 +101,9 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 	if o.ChannelPrefix == "" {
 		o.ChannelPrefix = DefaultChannelPrefix
 	}
+	if o.HealthCheckInterval <= 0 {
+		o.HealthCheckInterval = DefaultHealthCheckInterval
+	}
 	s := &Store{client: client, prefix: o.ChannelPrefix}
 	switch client.(type) {
 	case *redis.Client:
@@ -100,7 +115,7 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 	default:
 		s.topo = other
 	}
-	s.notify.init(s)
+	s.hub.init(s, o.HealthCheckInterval)
 	return s
 }
 
@@ -112,11 +127,13 @@ func (s *Store) Client() redis.UniversalClient { return s.client }
 func (s *Store) Channel(key string) string { return s.prefix + key }
 
 // Close stops the store's pub/sub connections and their goroutines (see
-// Watch) and wakes every watcher. It does not close the client passed to
-// New. Watch after Close returns cache.ErrClosed; the other operations keep
-// working as long as the client is open.
+// Watch and Subscribe), wakes every watcher and calls state(false) for
+// every bus subscription in place. It does not close the client passed to
+// New. Watch and Subscribe after Close return cache.ErrClosed; the other
+// operations, Publish included, keep working as long as the client is
+// open.
 func (s *Store) Close() error {
-	s.notify.close()
+	s.hub.close()
 	return nil
 }
 

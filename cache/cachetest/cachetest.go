@@ -53,6 +53,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Fencer", s.testFencer)
 	t.Run("Leaser", s.testLeaser)
 	t.Run("Swapper", s.testSwapper)
+	t.Run("Bus", s.testBus)
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
 		return // -run may have left the case out
 	}

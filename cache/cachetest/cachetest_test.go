@@ -105,6 +105,8 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"fence-dies-with-key", "Fencer/Cycles", "Fencer/Cycles"},
 		{"get-stale", "Concurrency/Linearizable", "Concurrency/Linearizable"},
 		{"too-large-drops", "Values/TooLarge", "Values/TooLarge"},
+		{"bus-late", "Bus/InPlace", "Bus/InPlace"},
+		{"bus-stop-noop", "Bus/Stop", "Bus/Stop"},
 	}
 	for _, f := range faults {
 		t.Run(f.fault+"/"+f.fails, func(t *testing.T) {

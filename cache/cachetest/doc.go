@@ -54,8 +54,13 @@
 // of Get, Set, Add, Delete, Gets and CompareAndSwap, and DeleteIfEqual
 // calls racing on two keys, which finds stale reads, lost writes and
 // compare-and-swaps that are not atomic that no fixed race can; done
-// contexts; Close twice; and the optional interfaces [cache.Notifier] and
-// [cache.Fencer] and [cache.Leaser] for stores that implement them.
+// contexts; Close twice; and the optional interfaces [cache.Notifier],
+// [cache.Fencer], [cache.Leaser], [cache.Swapper] and [cache.Bus] for
+// stores that implement them (for the Bus: delivery to a store's own and
+// to another client's subscriptions, in order, on exact channels, binary
+// payloads, a subscription in place when Subscribe returns, nothing after
+// stop, which waits for a running handler, and subscriptions started and
+// stopped by racing goroutines).
 //
 // # Running it
 //
@@ -74,9 +79,10 @@
 // their keys, the suite waits once for them to expire, then all cases
 // check. The whole suite waits for a ttl of max(200ms, 2*TTLResolution)
 // about once, plus a few fixed waits of a fraction of a second in the
-// Notifier cases, so it takes about a second on a store with millisecond
-// expiry and a few seconds with whole-second expiry. To run one expiry case
-// alone, match both phases: -run 'TestConformance/Expiry/.*/Add$'.
+// Notifier and Bus cases, so it takes a few seconds on a store with
+// millisecond expiry and a few more with whole-second expiry. To run one
+// expiry case alone, match both phases: -run
+// 'TestConformance/Expiry/.*/Add$'.
 //
 // Waits are bounded generously (a key must vanish within a few seconds of
 // its ttl, a watcher must wake within five seconds), so a slow machine

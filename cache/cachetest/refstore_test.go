@@ -32,6 +32,8 @@ type refBackend struct {
 	version  uint64
 	fences   map[string]int64
 	watchers map[string]map[chan struct{}]struct{}
+
+	bus refBus // the subscriptions of every refStore of the backend
 }
 
 type refItem struct {
@@ -58,6 +60,7 @@ type refStore struct {
 	ttlUnreadable bool
 	noClearPrefix bool
 	closed        atomic.Bool
+	subs          refSubs // this store's bus subscriptions, stopped by Close
 }
 
 var (
@@ -448,5 +451,6 @@ func (s *refStore) AddFenced(ctx context.Context, key string, value []byte, ttl 
 
 func (s *refStore) Close() error {
 	s.closed.Store(true)
+	s.subs.stopAll()
 	return nil
 }
