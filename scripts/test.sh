@@ -8,9 +8,11 @@
 #   - a 3-master Redis Cluster (no replicas)  -> REDIS_CLUSTER_ADDRS=127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
 #   - two memcached servers                   -> MEMCACHED_ADDRS=127.0.0.1:M1,127.0.0.1:M2
 # exports those variables, runs `go vet ./...`, gofmt and staticcheck, then
-# `go test -race -count=1 -timeout 15m [flags...] ./...`, stops every server it
-# started (also when the tests fail or the script is interrupted) and exits with
-# go test's exit status (or 1 when a static check failed and go test passed).
+# `go test -race -count=1 -timeout 15m [flags...] ./...`, then go vet and
+# `go test -race -count=1 ./...` in the otel module (otel/, a module of its
+# own), stops every server it started (also when the tests fail or the script
+# is interrupted) and exits with the first failure's status: the root's go
+# test, else the otel module's, else 1 when a static check failed.
 #
 # If one of the three variables is already set (your own servers), it is used
 # as is and nothing is started for it.
@@ -349,6 +351,7 @@ fi
 go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
 if [[ $go_minor =~ ^[0-9]+$ ]] && ((go_minor >= 26)); then
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... || vet_status=$?
+	(cd otel && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...) || vet_status=$?
 else
 	log "staticcheck skipped: it needs Go 1.26 or newer (this is $(go env GOVERSION))"
 fi
@@ -362,6 +365,20 @@ set +m
 wait "$GO_PID"
 test_status=$?
 GO_PID=""
+
+# The otel module (its own go.mod, so that the core never requires
+# OpenTelemetry): the root's ./... does not reach it.
+set -m
+(cd otel && go vet ./... && go test -race -count=1 ./...) </dev/null &
+GO_PID=$!
+set +m
+wait "$GO_PID"
+otel_status=$?
+GO_PID=""
+if ((otel_status != 0)); then
+	log "otel module: go vet or go test failed"
+	((test_status == 0)) && test_status=$otel_status
+fi
 
 if ((vet_status != 0)); then
 	log "static checks (go vet, gofmt, staticcheck) failed"
