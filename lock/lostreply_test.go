@@ -195,8 +195,10 @@ func TestTryAcquireCleansUpAfterAnyError(t *testing.T) {
 	if ok || !errors.Is(err, cache.ErrUncertain) {
 		t.Fatalf("TryAcquire: got %v, %v; want false and the store's error", ok, err)
 	}
-	if s.adds.Load() != 1 || s.gets.Load() != 1 {
-		t.Fatalf("%d adds, %d reads; want 1 each", s.adds.Load(), s.gets.Load())
+	// One Add; reads of the lock key to settle it, repeated while they
+	// fail (at most three).
+	if s.adds.Load() != 1 || s.gets.Load() < 1 || s.gets.Load() > 3 {
+		t.Fatalf("%d adds, %d reads; want 1 add and 1 to 3 reads", s.adds.Load(), s.gets.Load())
 	}
 	if ok, _ := s.Exists(ctx, l.Key()); ok {
 		t.Fatal("the failed acquisition's token is still in the lock key")
