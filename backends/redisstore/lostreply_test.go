@@ -183,7 +183,9 @@ func TestLostReply(t *testing.T) {
 					func() string { return atMostOnce(get("fence"), "tok", "<absent>") }},
 				{"SetMulti", nil, func() error {
 					return store.SetMulti(ctx, []cache.Item{{Key: prefix + "m1", Value: []byte("a"), TTL: time.Minute}, {Key: prefix + "m2", Value: []byte("b"), TTL: time.Minute}})
-				}, func() string { return atMostOnce(get("m1")+get("m2"), "ab", "<absent>b", "a<absent>", "<absent><absent>") }},
+				}, func() string {
+					return atMostOnce(get("m1")+get("m2"), "ab", "<absent>b", "a<absent>", "<absent><absent>")
+				}},
 			}
 			for _, tt := range tests {
 				if tt.setup != nil {
