@@ -11,8 +11,13 @@ import (
 //
 // Every method must be safe for concurrent use. Every method that takes a
 // context must return an error wrapping ctx.Err() once the context is done,
-// without doing the operation if it is done on entry. Stores return their raw
-// errors (or the sentinels named below); the Cache wraps them.
+// without doing the operation if it is done on entry. A context's deadline
+// bounds the call. Its cancellation without a deadline is seen before the
+// call and after it; a store whose client cannot abandon a call already
+// waiting on the network says how long such a call may still last (the
+// Redis store: until go-redis's ReadTimeout, 3s by default): give contexts
+// a deadline, or the Cache a Timeout, to bound every call. Stores return
+// their raw errors (or the sentinels named below); the Cache wraps them.
 //
 // Lost replies: a store never applies one call's write twice. A write whose
 // command was sent but whose reply was lost (the connection failed) returns

@@ -32,6 +32,13 @@
 // with the defaults, whatever the Cache's Timeout (the error still matches
 // context.DeadlineExceeded, but late).
 //
+// A context cancelled without a deadline is seen before each command is
+// sent and after it returns, but go-redis does not abandon a command
+// already waiting for its reply: such a call still lasts until the reply or
+// the client's ReadTimeout (3s by default). Give contexts a deadline, or
+// the Cache a Timeout, to bound every call (the lock and memo packages
+// apply the Cache's Timeout to each of their store calls).
+//
 // Watch and Subscribe wait for their subscription within their context's
 // deadline too; but while the store's pub/sub connection is being
 // re-established after a failure, they may also wait for that attempt,
