@@ -158,7 +158,13 @@ func (d Door[K, V]) Load(ctx context.Context, k K, key string) (Entry[V], error)
 
 // LoadFresh reads key from the store, never from the local tier, as Load
 // does: the entry carries the store's bytes, for a Swap.
-func (d Door[K, V]) LoadFresh(ctx context.Context, key string) (Entry[V], error) {
+func (d Door[K, V]) LoadFresh(ctx context.Context, key string) (_ Entry[V], err error) {
+	if d.c.obs.tracer != nil {
+		var end func(error)
+		if ctx, end = d.c.obs.start(ctx, OpGet, key); end != nil {
+			defer func() { end(err) }()
+		}
+	}
 	b := d.c.base()
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
@@ -225,7 +231,13 @@ func (d Door[K, V]) LoadMulti(ctx context.Context, ks []K, keys []string) ([]Ent
 // error matching ErrExists otherwise. An entry with a lease and no value
 // is written as a lease the store keeps until it expires (see Leaser). It
 // fills in e's time of writing and id, and its bytes.
-func (d Door[K, V]) Add(ctx context.Context, key string, e *Entry[V], ttl time.Duration) error {
+func (d Door[K, V]) Add(ctx context.Context, key string, e *Entry[V], ttl time.Duration) (err error) {
+	if d.c.obs.tracer != nil {
+		var end func(error)
+		if ctx, end = d.c.obs.start(ctx, OpSet, key); end != nil {
+			defer func() { end(err) }()
+		}
+	}
 	data, err := d.c.encodeEntry(e)
 	if err != nil {
 		return err
@@ -254,7 +266,13 @@ func (d Door[K, V]) Add(ctx context.Context, key string, e *Entry[V], ttl time.D
 // settled by reading key back: it holds e's bytes (e has a fresh id) only
 // if the swap landed. It fills in e's time of writing and id, and its
 // bytes.
-func (d Door[K, V]) Swap(ctx context.Context, key string, old, e *Entry[V], ttl time.Duration) (bool, error) {
+func (d Door[K, V]) Swap(ctx context.Context, key string, old, e *Entry[V], ttl time.Duration) (_ bool, err error) {
+	if d.c.obs.tracer != nil {
+		var end func(error)
+		if ctx, end = d.c.obs.start(ctx, OpSet, key); end != nil {
+			defer func() { end(err) }()
+		}
+	}
 	data, err := d.c.encodeEntry(e)
 	if err != nil {
 		return false, err
@@ -283,7 +301,13 @@ func (d Door[K, V]) Swap(ctx context.Context, key string, old, e *Entry[V], ttl 
 // Remove deletes key only if it still holds the bytes old was read (or
 // written) with, and reports whether it did, waking the key's watchers
 // after a delete: how a computation that failed gives up its lease.
-func (d Door[K, V]) Remove(ctx context.Context, key string, old *Entry[V]) (bool, error) {
+func (d Door[K, V]) Remove(ctx context.Context, key string, old *Entry[V]) (_ bool, err error) {
+	if d.c.obs.tracer != nil {
+		var end func(error)
+		if ctx, end = d.c.obs.start(ctx, OpDelete, key); end != nil {
+			defer func() { end(err) }()
+		}
+	}
 	if old.raw == nil {
 		return false, nil
 	}
