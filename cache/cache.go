@@ -316,7 +316,7 @@ func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, v *V, ttl time
 		}
 		l.install(k, key, l.generation(key), localEntry[V]{v: *v, plain: true}, until)
 	}
-	return c.published(ctx, l.publish(ctx, invKey, key))
+	return c.published(ctx, key, l.publish(ctx, invKey, key))
 }
 
 // wroteKey is wrote for a store key whose typed key is not at hand (the
@@ -327,15 +327,18 @@ func (c *Cache[K, V]) wroteKey(ctx context.Context, key string) error {
 		return nil
 	}
 	l.invalidate(key)
-	return c.published(ctx, l.publish(ctx, invKey, key))
+	return c.published(ctx, key, l.publish(ctx, invKey, key))
 }
 
-// published wraps a failed publication of an invalidation.
-func (c *Cache[K, V]) published(ctx context.Context, err error) error {
+// published wraps a failed publication of the invalidation of key: a
+// background failure (counted, reported, logged), returned to the writer
+// too.
+func (c *Cache[K, V]) published(ctx context.Context, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	c.stats.errors.Add(1)
+	c.stats.backgroundErrors.Add(1)
+	c.obs.background(ctx, "invalidation", key, err)
 	return errors.Join(ErrNotInvalidated, err)
 }
 
@@ -799,7 +802,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 	var perr error
 	if l := c.local; l != nil {
 		l.invalidatePrefix(c.prefix)
-		perr = c.published(ctx, l.publish(ctx, invPrefix, c.prefix))
+		perr = c.published(ctx, c.prefix, l.publish(ctx, invPrefix, c.prefix))
 	}
 	if err != nil {
 		return c.fail("clear", c.prefix, err)

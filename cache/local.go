@@ -330,10 +330,7 @@ func (l *local[K, V]) publish(ctx context.Context, kind byte, key string) error 
 	if l.obs.obs != nil {
 		l.obs.emit(ctx, Event{Op: OpInvalidationSent, Result: writeResult(err), Key: key, Duration: time.Since(start), Err: err})
 	}
-	if err != nil {
-		l.obs.background(ctx, "invalidation", key, err)
-	}
-	return err
+	return err // the write's caller gets it (ErrNotInvalidated)
 }
 
 // receive handles an invalidation from the bus.

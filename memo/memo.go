@@ -689,9 +689,9 @@ func (r *runner[K, V]) writeValue(ctx context.Context, key string, lease *cache.
 	octx, cancel := r.opContext(context.WithoutCancel(ctx))
 	defer cancel()
 	ok, err := r.d.Swap(octx, key, lease, &val, ttl)
-	if err != nil {
-		// The store failed, or the value was written and its invalidation
-		// could not be sent: either way nobody waits for this error.
+	if err != nil && !errors.Is(err, cache.ErrNotInvalidated) {
+		// The store failed: nobody waits for this error. (A value written
+		// whose invalidation could not be sent was counted by the Cache.)
 		r.d.Background(ctx, "write", key, err)
 		if !ok {
 			r.release(ctx, key, lease)
