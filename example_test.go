@@ -10,11 +10,12 @@ import (
 	"github.com/typedcache/typedcache/memo"
 )
 
-// The README's quick start: keep the two in step.
+// The README's quick start is this function's body, verbatim:
+// TestReadmeQuickStart keeps the two in step.
 func Example() {
 	ctx := context.Background()
 
-	store, err := memstore.New(nil) // or redisstore.New(rdb, nil), memcachestore.New(mc, nil)
+	store, err := memstore.New(nil)
 	if err != nil {
 		panic(err)
 	}
@@ -29,7 +30,7 @@ func Example() {
 		TTL:       10 * time.Minute,
 	})
 
-	// Typed reads and writes.
+	// Typed reads and writes: a miss is found == false, not an error.
 	if err := users.Set(ctx, 1, User{ID: 1, Name: "Ada"}); err != nil {
 		panic(err)
 	}

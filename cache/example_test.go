@@ -652,3 +652,53 @@ func ExampleCompression() {
 	fmt.Println(len(page), len(stored) < len(page)/10, got == page)
 	// Output: 65538 true true
 }
+
+// A local tier in each process, kept coherent by the store's bus: two
+// Caches over one store stand for two instances of a service (over Redis,
+// each process has its own client and the bus is pub/sub).
+func ExampleLocalOptions() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	opts := &cache.Options[int, string]{
+		Namespace: "products",
+		TTL:       10 * time.Minute,
+		Local:     &cache.LocalOptions{MaxEntries: 10_000, TTL: time.Minute},
+	}
+	a := cache.New[int, string](store, opts)
+	b := cache.New[int, string](store, opts)
+	defer a.Close() // stops the tier's subscription, and closes the store
+	defer b.Close()
+
+	if err := a.Set(ctx, 1, "apple"); err != nil {
+		log.Fatal(err)
+	}
+	// b's tier is on once its bus subscription is in place; from then on
+	// it serves what it read from memory: no round trip, no decoding.
+	for b.Stats().LocalHits == 0 {
+		if _, _, err := b.Get(ctx, 1); err != nil {
+			log.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// A write through a: the bus drops b's copy, and b reads the store again.
+	if err := a.Set(ctx, 1, "green apple"); err != nil {
+		log.Fatal(err)
+	}
+	for {
+		v, _, err := b.Get(ctx, 1)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if v == "green apple" {
+			fmt.Println(v)
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Output: green apple
+}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/typedcache/typedcache/backends/memstore"
@@ -380,4 +381,124 @@ func ExampleOptions() {
 	// true
 	// true
 	// 1 1
+}
+
+// A batch loader: Memo.GetMulti calls it once for all the keys it misses,
+// as one query (SELECT ... WHERE id IN (...)), and Memo.Get with one key.
+func ExampleFuncBatch() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[int, string](store, &cache.Options[int, string]{Namespace: "products", TTL: time.Hour})
+
+	db := map[int]string{1: "apple", 2: "pear", 3: "plum"}
+	products := memo.FuncBatch(c, func(ctx context.Context, ids []int) (map[int]string, error) {
+		fmt.Println("query", ids)
+		found := make(map[int]string, len(ids))
+		for _, id := range ids {
+			if name, ok := db[id]; ok {
+				found[id] = name
+			}
+		}
+		return found, nil // an id it does not return does not exist
+	}, &memo.Options{NegativeTTL: time.Minute})
+	defer products.Close()
+
+	p, err := products.Get(ctx, 2) // the loader with one key
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(p)
+
+	// One read of the four keys, one call of the loader for the three missing.
+	got, err := products.GetMulti(ctx, []int{1, 2, 3, 4})
+	fmt.Println(got[1], got[2], got[3], len(got))
+	var failed memo.KeyErrors[int]
+	fmt.Println(errors.As(err, &failed) && errors.Is(failed[4], memo.ErrNotFound))
+	// Output:
+	// query [2]
+	// pear
+	// query [1 3 4]
+	// apple pear plum 3
+	// true
+}
+
+// Fail-safe: when the computation that would replace an expired value
+// fails, callers get that value instead of the error, and the failing
+// source is asked again only after FailSafeThrottle.
+func ExampleOptions_failSafe() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: 50 * time.Millisecond})
+
+	var down atomic.Bool
+	rates := memo.Func(c, func(ctx context.Context, pair string) (string, error) {
+		if down.Load() {
+			return "", errors.New("rates service down")
+		}
+		return "1.08", nil
+	}, &memo.Options{
+		FailSafeMax:      time.Hour,   // keep a value up to an hour past its TTL
+		FailSafeThrottle: time.Minute, // serve it as fresh for a minute after a failure
+	})
+	defer rates.Close()
+
+	v, err := rates.Get(ctx, "EURUSD")
+	fmt.Println(v, err)
+
+	down.Store(true)
+	time.Sleep(100 * time.Millisecond) // past the TTL
+	v, err = rates.Get(ctx, "EURUSD")  // the computation fails: the stale value
+	fmt.Println(v, err)
+	fmt.Println(c.Stats().StaleServed)
+	// Output:
+	// 1.08 <nil>
+	// 1.08 <nil>
+	// 1
+}
+
+// The computation decides about the value it returns: its own TTL, or not
+// to store it at all.
+func ExampleCallFrom() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{Namespace: "pages", TTL: time.Hour})
+
+	pages := memo.Func(c, func(ctx context.Context, path string) (string, error) {
+		switch path {
+		case "/news":
+			memo.CallFrom(ctx).SetTTL(time.Minute) // changes often
+		case "/account":
+			memo.CallFrom(ctx).DontCache() // private: returned, not stored
+		}
+		return "the page " + path, nil
+	}, nil)
+	defer pages.Close()
+
+	for _, path := range []string{"/news", "/account", "/about"} {
+		if _, err := pages.Get(ctx, path); err != nil {
+			log.Fatal(err)
+		}
+		ttl, err := c.TTL(ctx, path)
+		if errors.Is(err, cache.ErrNotFound) {
+			fmt.Println(path, "not stored")
+			continue
+		}
+		fmt.Println(path, ttl.Round(time.Minute))
+	}
+	// Output:
+	// /news 1m0s
+	// /account not stored
+	// /about 1h0m0s
 }

@@ -17,7 +17,10 @@ import (
 // only compiled.
 func Example() {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  "127.0.0.1:6379",
+		ContextTimeoutEnabled: true, // the Cache's Timeout bounds each call (see Timeouts)
+	})
 	defer rdb.Close() // the store never closes the client
 
 	store := redisstore.New(rdb, nil)
