@@ -307,8 +307,9 @@ func (s *breakable) DeleteIfEqual(ctx context.Context, key string, value []byte)
 // Fail-safe with FailOpen: on a value past its TTL, the other client's
 // store fails to take the lease; with FailOpen the source is asked without
 // it, and when it fails too the stale value is served. A source that
-// answers is served (and not stored: the store is failing). Without
-// FailOpen the store's failure is the caller's error.
+// answers is served (and not stored: the store is failing). A bulk load
+// serves the stale value likewise. Without FailOpen the store's failure is
+// the caller's error.
 func TestFailSafeFailOpen(t *testing.T) {
 	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
@@ -343,10 +344,95 @@ func TestFailSafeFailOpen(t *testing.T) {
 		if e := entry(t, c1, "k"); !e.HasValue || e.Value != "v1" || e.Lease || e.Fresh(time.Now()) {
 			t.Fatalf("entry = %+v; want the stale v1 as it was", e)
 		}
+		// A bulk load likewise.
+		got, err := memo.GetOrComputeMulti(ctx, c2, []string{"k"}, func(context.Context, []string) (map[string]string, error) {
+			return nil, errSource
+		}, opts)
+		if err != nil || got["k"] != "v1" {
+			t.Fatalf("GetOrComputeMulti, store and source failing: %v, %v; want the stale v1", got, err)
+		}
+		if st := c2.Stats(); st.StaleServed != 2 || st.FailOpen != 3 {
+			t.Fatalf("stats = %+v; want 2 stale values served, 3 fail-opens", st)
+		}
 		noFailOpen := &memo.Options{TTL: failSafeTTL, FailSafeMax: time.Minute}
 		if _, err := memo.GetOrCompute(ctx, c2, "k", ld.compute, noFailOpen); !errors.Is(err, errBroken) {
 			t.Fatalf("without FailOpen: %v; want the store's error", err)
 		}
 		ld.wantCalls(3)
+	})
+}
+
+// Fail-safe of bulk loads (Memo.GetMulti, GetOrComputeMulti): keys past
+// their TTL whose computation fails, the whole batch or a key of it, are
+// served their stale values with no error, stored fresh again for the
+// throttle; the other keys get their new values.
+func TestFailSafeMulti(t *testing.T) {
+	tests := []struct {
+		name   string
+		fail   func(keys []string) (map[string]string, error)
+		failed []string // the keys served stale
+	}{
+		{"batch error", func([]string) (map[string]string, error) { return nil, errSource }, []string{"a", "b"}},
+		{"batch panic", func([]string) (map[string]string, error) { panic("the source panics") }, []string{"a", "b"}},
+		{"key error", func([]string) (map[string]string, error) {
+			return map[string]string{"b": "v2"}, memo.KeyErrors[string]{"a": errSource}
+		}, []string{"a"}},
+	}
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		opts := &memo.Options{TTL: failSafeTTL, FailSafeMax: time.Minute, FailSafeThrottle: time.Minute}
+		type setup struct {
+			c1, c2 *cache.Cache[string, string]
+			m1, m2 *memo.Memo[string, string]
+			calls  *atomic.Int64
+		}
+		setups := make([]setup, len(tests))
+		for i, tt := range tests {
+			// A namespace per case, so that they go stale together.
+			c1, c2, _, _ := twoClients[string](t, b, s, teststores.Namespace(ns), time.Hour)
+			calls := new(atomic.Int64)
+			batch := func(_ context.Context, keys []string) (map[string]string, error) {
+				if calls.Add(1) == 1 {
+					return map[string]string{"a": "v1", "b": "v1"}, nil
+				}
+				return tt.fail(keys)
+			}
+			m1, m2 := memo.FuncBatch(c1, batch, opts), memo.FuncBatch(c2, batch, opts)
+			t.Cleanup(m1.Close)
+			t.Cleanup(m2.Close)
+			if _, err := m1.GetMulti(ctx, []string{"a", "b"}); err != nil {
+				t.Fatal(err)
+			}
+			setups[i] = setup{c1, c2, m1, m2, calls}
+		}
+		for _, su := range setups {
+			sleepPastFresh(t, su.c1, "a", "b")
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c1, c2, m1, m2, calls := setups[i].c1, setups[i].c2, setups[i].m1, setups[i].m2, setups[i].calls
+				got, err := m2.GetMulti(ctx, []string{"a", "b"})
+				if err != nil || len(got) != 2 {
+					t.Fatalf("GetMulti = %v, %v; want a value for each key and no error", got, err)
+				}
+				for _, k := range tt.failed {
+					if got[k] != "v1" {
+						t.Fatalf("%s = %q; want the stale v1", k, got[k])
+					}
+					wantFreshValue(t, c1, k, "v1")
+				}
+				if len(tt.failed) == 1 && got["b"] != "v2" {
+					t.Fatalf("b = %q; want the new v2", got["b"])
+				}
+				if st := c2.Stats(); st.StaleServed != int64(len(tt.failed)) {
+					t.Fatalf("stats = %+v; want %d stale values served", st, len(tt.failed))
+				}
+				// Within the throttle, no computation.
+				if got, err := m1.GetMulti(ctx, []string{"a", "b"}); err != nil || len(got) != 2 || calls.Load() != 2 {
+					t.Fatalf("GetMulti within the throttle = %v, %v, %d batches; want no new batch", got, err, calls.Load())
+				}
+			})
+		}
 	})
 }
