@@ -333,6 +333,10 @@ func TestLeaseRenewed(t *testing.T) {
 			t.Fatalf("the other client got %q, %v; want the slow computation's value (it kept its lease)", r.v, r.err)
 		}
 		wantValue(t, c1, "k", "slow")
+		// One call waited, once, through every renewal.
+		if st := c2.Stats(); st.LeaseWaits != 1 || st.Computations != 0 {
+			t.Fatalf("the other client's stats = %+v; want 1 lease wait, no computation", st)
+		}
 	})
 }
 
