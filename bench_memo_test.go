@@ -43,9 +43,12 @@ func memoBenchCache(s cache.Store, ns string) *cache.Cache[string, memoBenchValu
 // BenchmarkMemoHit measures the hit path of memo.GetOrCompute beside
 // Cache.Get of the same key on the same kind of store (impl=get), on every
 // store (memory, Redis, Redis Cluster, memcached): with default options
-// (impl=memo), and with NegativeTTL and RefreshAhead on
-// (impl=memo-neg-refresh). Both read one key with one store command: the
-// value's entry carries what the options need.
+// (impl=memo), with NegativeTTL and RefreshAhead on
+// (impl=memo-neg-refresh), and with fail-safe and a soft timeout on
+// (impl=memo-failsafe: FailSafeMax, SoftTimeout), so that "a fail-safe hit
+// costs what a hit costs" is measured in the same run. Each reads one key
+// with one store command: the value's entry carries what the options need
+// (fail-safe's logical expiry included).
 func BenchmarkMemoHit(b *testing.B) {
 	ctx := context.Background()
 	compute := func(context.Context) (memoBenchValue, error) { return memoBenchWant, nil }
@@ -56,6 +59,7 @@ func BenchmarkMemoHit(b *testing.B) {
 		{"get", nil},
 		{"memo", &memo.Options{}},
 		{"memo-neg-refresh", &memo.Options{NegativeTTL: time.Minute, RefreshAhead: 0.5}},
+		{"memo-failsafe", &memo.Options{FailSafeMax: time.Hour, SoftTimeout: 100 * time.Millisecond}},
 	}
 	for _, name := range []string{"memory", "redis", "cluster", "memcached"} {
 		b.Run("store="+name, func(b *testing.B) {

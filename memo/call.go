@@ -7,8 +7,10 @@ import (
 )
 
 // Call lets a computation decide about the value it returns, and read the
-// value it replaces. The context memo gives a computation carries one:
-// get it with CallFrom.
+// value it replaces. The context memo gives a computation of one key
+// (GetOrCompute, Memo.Get, Memo.Refresh) carries one: get it with
+// CallFrom. A bulk computation's (GetOrComputeMulti, Memo.GetMulti) does
+// not.
 //
 //	load := func(ctx context.Context) (Page, error) {
 //		old, _, ok := memo.Stale[Page](ctx)

@@ -50,13 +50,74 @@
 // TTL, the value is served while exactly one caller recomputes it: the
 // entry goes "value → value and lease → new value"), fail-open (a store
 // that is down does not stop the computation), the lease and a compute
-// timeout.
+// timeout, and what the next section describes: fail-safe, soft and hard
+// timeouts, and TTL jitter.
 //
 // [GetOrComputeMulti] loads many keys with one read and one computation of
 // the missing ones (aiocache's multi_cached, with partial hits), taking a
 // lease per missing key; [Func] turns a func(ctx, K) (V, error) into its
 // memoized form with Invalidate and Refresh (aiocache's @cached and
 // @cached_stampede).
+//
+// # Resilience
+//
+// Fail-safe: with [Options].FailSafeMax, a value stays in the store for
+// FailSafeMax past its TTL. Its entry records its logical expiry (in
+// milliseconds, on every store), and the store keeps it for the TTL plus
+// FailSafeMax. Past the TTL a plain Cache.Get sees a miss, and memo
+// recomputes the value; when that computation fails (an error, a panic,
+// ComputeTimeout, or with FailOpen the store and then the computation),
+// its callers get the stale value and a nil error (counted in
+// Stats.StaleServed), and the stale value is stored fresh again for
+// FailSafeThrottle, so that a failing source is asked once per throttle,
+// not on every call. ErrNotFound is an answer, not a failure: it is
+// returned (and cached with NegativeTTL). Bulk loads do the same, key by
+// key.
+//
+// Timeouts: SoftTimeout bounds how long a caller that has a stale value
+// waits for its recomputation (past it, the stale value); HardTimeout, how
+// long any caller waits (past it, an error matching
+// context.DeadlineExceeded). Either way the computation goes on in the
+// background, bounded by ComputeTimeout, and stores its value under its
+// lease for the next callers. They bound single-key calls (GetOrCompute,
+// Memo.Get); the callers of a bulk load wait for its computation until
+// their own contexts end.
+//
+// Lease renewal: while a computation runs, a watchdog writes its lease
+// again every third of Options.Lease (a swap from the lease entry it
+// wrote, so that nothing else is overwritten): a computation may run
+// longer than its lease and keep the key. When the lease is gone (the key
+// was Set, deleted or invalidated, or another caller took it over after
+// the lease ran out) or the store fails until less than a sixth of the
+// lease is left, the watchdog ends the computation's context with the
+// cause [ErrLeaseLost]: a computation that watches its context can stop,
+// and what it returns is not stored. Bulk computations take no watchdog:
+// a batch that runs longer than the lease may have keys taken over, and
+// then does not write their values (no stale sets).
+//
+// The computation decides: [CallFrom] returns the [Call] of the
+// computation whose context it is given. [Call.SetTTL] chooses the value's
+// TTL (instead of Options.TTL, and without Jitter); [Call.DontCache]
+// returns the value to its callers without storing it (the lease is given
+// up, so the next call computes again). [Stale] returns the value the
+// computation replaces, in a refresh-ahead or a fail-safe recomputation,
+// for a conditional refresh: a computation that returns it unchanged
+// stores it fresh again. To answer "not found", a computation returns
+// [ErrNotFound]. The computations of GetOrCompute, Memo.Get and
+// Memo.Refresh carry a Call; a bulk computation's context carries none,
+// and the Call CallFrom returns there decides nothing.
+//
+// Jitter: Options.Jitter takes a random part, up to that fraction, off the
+// TTL of every value memo writes (by single-key and bulk loads alike), so
+// that values computed together do not expire together. A TTL chosen with
+// SetTTL, NegativeTTL and FailSafeThrottle are kept as they are.
+//
+// Batch loaders: [FuncBatch] memoizes a func(ctx, []K) (map[K]V, error).
+// Memo.GetMulti calls it once for all the keys it misses, with a lease per
+// key, so that each key is computed once across goroutines and processes
+// (a key whose lease another caller holds is waited for, not asked for
+// again); Memo.Get calls it with one key. A key it does not return does not
+// exist; a [KeyErrors] fails some keys only.
 //
 // # Raw caches
 //
@@ -69,9 +130,11 @@
 //
 // memo counts in the cache's Stats: Hits, Misses, Computations,
 // NegativeHits, Refreshes, LeaseWaits (calls that waited for another
-// computation), FailOpen, Healed (corrupt values recomputed), and
+// computation), FailOpen, Healed (corrupt values recomputed), StaleServed
+// (stale values served by fail-safe or past SoftTimeout), and
 // BackgroundErrors (values that could not be stored, refreshes that
-// failed). One counter set, whatever package did the work.
+// failed, leases that could not be renewed). One counter set, whatever
+// package did the work.
 //
 // # Migrating from marker keys
 //
@@ -85,8 +148,10 @@
 // # Goroutines
 //
 // Each miss runs its flight in a goroutine, so that it outlives a caller
-// that gives up, and each refresh-ahead and bulk computation runs in one
-// too. Every step of them is bounded: the wait for another computation by
+// that gives up (or one that SoftTimeout or HardTimeout let go), and each
+// refresh-ahead and bulk computation runs in one too; a single-key
+// computation has its lease's watchdog beside it, which ends with it.
+// Every step of them is bounded: the wait for another computation by
 // ComputeTimeout plus the lease, the computation by ComputeTimeout, each
 // store operation by the cache's Timeout (10s when it has none). Those of
 // the package-level functions are stopped by nothing else; those of a

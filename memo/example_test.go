@@ -7,6 +7,8 @@ import (
 	"log"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -383,9 +385,321 @@ func ExampleOptions() {
 	// 1 1
 }
 
+// With fail-safe, a value stays in the store past its TTL, and when the
+// computation that would replace it fails, callers get it instead of the
+// error; the source is not asked again before FailSafeThrottle has passed.
+func ExampleOptions_failSafe() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	var down atomic.Bool
+	var calls atomic.Int64
+	price := func(ctx context.Context) (string, error) {
+		calls.Add(1)
+		if down.Load() {
+			return "", errors.New("pricing service down")
+		}
+		return "42 EUR", nil
+	}
+	opts := &memo.Options{
+		TTL:              20 * time.Millisecond, // fresh for 20ms
+		FailSafeMax:      time.Hour,             // kept an hour longer, for when the source fails
+		FailSafeThrottle: time.Minute,           // a stale value served is fresh again for a minute
+	}
+	v, err := memo.GetOrCompute(ctx, c, "book", price, opts)
+	fmt.Println(v, err)
+
+	down.Store(true)
+	time.Sleep(30 * time.Millisecond) // past the TTL
+	for range 2 {
+		// The source fails: the stale value, and no error. The second
+		// call is within the throttle: the source is not asked.
+		v, err = memo.GetOrCompute(ctx, c, "book", price, opts)
+		fmt.Println(v, err)
+	}
+	fmt.Println(calls.Load(), c.Stats().StaleServed)
+	// Output:
+	// 42 EUR <nil>
+	// 42 EUR <nil>
+	// 42 EUR <nil>
+	// 2 1
+}
+
+// SoftTimeout bounds how long a caller that has a stale value waits for a
+// slow computation; HardTimeout how long any caller waits. The computation
+// goes on in the background and stores its value for the next callers.
+func ExampleOptions_timeouts() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, nil)
+
+	slow := make(chan struct{})
+	report := func(ctx context.Context) (string, error) {
+		select {
+		case <-slow:
+			return "new report", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	opts := &memo.Options{
+		TTL:         20 * time.Millisecond,
+		FailSafeMax: time.Hour,
+		SoftTimeout: 50 * time.Millisecond,  // a caller with a stale value waits at most this long
+		HardTimeout: 200 * time.Millisecond, // any caller waits at most this long
+	}
+	old := func(ctx context.Context) (string, error) { return "old report", nil }
+	if _, err := memo.GetOrCompute(ctx, c, "daily", old, opts); err != nil {
+		log.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // past the TTL
+
+	v, err := memo.GetOrCompute(ctx, c, "daily", report, opts) // the stale value, past SoftTimeout
+	fmt.Println(v, err)
+	_, err = memo.GetOrCompute(ctx, c, "weekly", report, opts) // nothing stale: an error, past HardTimeout
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+
+	close(slow) // the source answers: both computations store their values
+	for _, k := range []string{"daily", "weekly"} {
+		for v, _, _ = c.Get(ctx, k); v != "new report"; v, _, _ = c.Get(ctx, k) {
+			time.Sleep(time.Millisecond)
+		}
+		fmt.Println(k, v)
+	}
+	// Output:
+	// old report <nil>
+	// true
+	// daily new report
+	// weekly new report
+}
+
+// A computation decides about the value it returns through CallFrom: here
+// by the Cache-Control header of the HTTP response it loaded.
+func ExampleCallFrom() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Hour})
+
+	cacheControl := map[string]string{"/": "max-age=60", "/account": "private"}
+	fetch := func(path string) func(ctx context.Context) (string, error) {
+		return func(ctx context.Context) (string, error) {
+			cc := cacheControl[path]
+			if cc == "private" {
+				memo.CallFrom(ctx).DontCache()
+			} else if secs, ok := strings.CutPrefix(cc, "max-age="); ok {
+				n, err := strconv.Atoi(secs)
+				if err != nil {
+					return "", err
+				}
+				memo.CallFrom(ctx).SetTTL(time.Duration(n) * time.Second)
+			}
+			return "page " + path, nil
+		}
+	}
+	for _, path := range []string{"/", "/account"} {
+		v, err := memo.GetOrCompute(ctx, c, path, fetch(path), nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		ttl, err := c.TTL(ctx, path)
+		fmt.Println(v, ttl.Round(time.Second), errors.Is(err, cache.ErrNotFound))
+	}
+	// Output:
+	// page / 1m0s false
+	// page /account 0s true
+}
+
+func ExampleCall_SetTTL() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Hour})
+
+	token, err := memo.GetOrCompute(ctx, c, "api-token", func(ctx context.Context) (string, error) {
+		// The token expires in five minutes: cache it no longer.
+		memo.CallFrom(ctx).SetTTL(5 * time.Minute)
+		return "tok-123", nil
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ttl, err := c.TTL(ctx, "api-token")
+	fmt.Println(token, ttl.Round(time.Minute), err)
+	// Output: tok-123 5m0s <nil>
+}
+
+func ExampleCall_DontCache() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Hour})
+
+	feed := func(ctx context.Context) (string, error) {
+		fmt.Println("loading")
+		// A dependency was down: serve the partial answer, don't cache it.
+		memo.CallFrom(ctx).DontCache()
+		return "partial feed", nil
+	}
+	for range 2 {
+		v, err := memo.GetOrCompute(ctx, c, "feed", feed, nil)
+		fmt.Println(v, err)
+	}
+	// Output:
+	// loading
+	// partial feed <nil>
+	// loading
+	// partial feed <nil>
+}
+
+// Stale gives a recomputation the value it replaces, for a conditional
+// refresh: the source answers "not modified", and the same value is stored
+// fresh again.
+func ExampleStale() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	type page struct {
+		ETag string
+		Body string
+	}
+	c := cache.New[string, page](store, nil)
+
+	var current atomic.Value // the source's ETag
+	current.Store("v1")
+	load := func(ctx context.Context) (page, error) {
+		etag := current.Load().(string)
+		if old, _, ok := memo.Stale[page](ctx); ok && old.ETag == etag {
+			fmt.Println("304 not modified")
+			return old, nil
+		}
+		fmt.Println("200", etag)
+		return page{ETag: etag, Body: "body " + etag}, nil
+	}
+	// Fail-safe keeps the value past its TTL, so that the recomputation
+	// has it (RefreshAhead would too).
+	opts := &memo.Options{TTL: 20 * time.Millisecond, FailSafeMax: time.Hour}
+	for _, etag := range []string{"v1", "v1", "v2"} {
+		current.Store(etag)
+		p, err := memo.GetOrCompute(ctx, c, "/", load, opts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(p.Body)
+		time.Sleep(30 * time.Millisecond) // past the TTL
+	}
+	// Output:
+	// 200 v1
+	// body v1
+	// 304 not modified
+	// body v1
+	// 200 v2
+	// body v2
+}
+
+// FuncBatch memoizes a batch loader: GetMulti asks it once for all the
+// keys it misses.
+func ExampleFuncBatch() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[int, string](store, &cache.Options[int, string]{Namespace: "users", TTL: time.Hour})
+
+	names := map[int]string{1: "ada", 2: "grace", 3: "edsger"}
+	users := memo.FuncBatch(c, func(ctx context.Context, ids []int) (map[int]string, error) {
+		fmt.Println("SELECT name FROM users WHERE id IN", ids)
+		out := make(map[int]string, len(ids))
+		for _, id := range ids {
+			if n, ok := names[id]; ok {
+				out[id] = n
+			}
+		}
+		return out, nil // an id it does not return does not exist
+	}, &memo.Options{NegativeTTL: time.Minute})
+	defer users.Close()
+
+	got, err := users.GetMulti(ctx, []int{1, 2})
+	fmt.Println(got[1], got[2], err)
+	got, err = users.GetMulti(ctx, []int{1, 2, 3, 4}) // asks for 3 and 4 only
+	fmt.Println(len(got), errors.Is(err, memo.ErrNotFound))
+	v, err := users.Get(ctx, 3) // cached
+	fmt.Println(v, err)
+	// Output:
+	// SELECT name FROM users WHERE id IN [1 2]
+	// ada grace <nil>
+	// SELECT name FROM users WHERE id IN [3 4]
+	// 3 true
+	// edsger <nil>
+}
+
+// A computation whose key is invalidated while it runs loses its lease:
+// its context ends with the cause ErrLeaseLost, and whatever it returns is
+// not stored. A computation that watches its context stops there.
+func ExampleMemo_Invalidate_leaseLost() {
+	ctx := context.Background()
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	c := cache.New[string, string](store, &cache.Options[string, string]{TTL: time.Hour})
+
+	started := make(chan struct{})
+	report := memo.Func(c, func(ctx context.Context, quarter string) (string, error) {
+		close(started)
+		<-ctx.Done() // a long computation, watching its context
+		if errors.Is(context.Cause(ctx), memo.ErrLeaseLost) {
+			fmt.Println("lease lost: stopping")
+		}
+		return "", context.Cause(ctx)
+	}, &memo.Options{Lease: 300 * time.Millisecond}) // renewed every 100ms
+	defer report.Close()
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := report.Get(ctx, "q3")
+		errc <- err
+	}()
+	<-started
+	// The data changed: the running computation's value would be stale.
+	if err := report.Invalidate(ctx, "q3"); err != nil {
+		log.Fatal(err)
+	}
+	err = <-errc
+	fmt.Println(errors.Is(err, memo.ErrLeaseLost))
+	// Output:
+	// lease lost: stopping
+	// true
+}
+
 // A batch loader: Memo.GetMulti calls it once for all the keys it misses,
 // as one query (SELECT ... WHERE id IN (...)), and Memo.Get with one key.
-func ExampleFuncBatch() {
+func ExampleFuncBatch_query() {
 	ctx := context.Background()
 	store, err := memstore.New(nil)
 	if err != nil {
@@ -429,7 +743,7 @@ func ExampleFuncBatch() {
 // Fail-safe: when the computation that would replace an expired value
 // fails, callers get that value instead of the error, and the failing
 // source is asked again only after FailSafeThrottle.
-func ExampleOptions_failSafe() {
+func ExampleOptions_failSafeRates() {
 	ctx := context.Background()
 	store, err := memstore.New(nil)
 	if err != nil {
@@ -466,7 +780,7 @@ func ExampleOptions_failSafe() {
 
 // The computation decides about the value it returns: its own TTL, or not
 // to store it at all.
-func ExampleCallFrom() {
+func ExampleCallFrom_pages() {
 	ctx := context.Background()
 	store, err := memstore.New(nil)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -419,6 +421,95 @@ func TestFuncBatch(t *testing.T) {
 		}
 		if _, err := m.Get(ctx, "nobody"); !errors.Is(err, memo.ErrNotFound) {
 			t.Fatalf("Get of a key the batch does not return: %v; want ErrNotFound", err)
+		}
+	})
+}
+
+// FuncBatch across two clients: the clients ask for overlapping batches at
+// the same time (the second while the first one's batch loader runs), and
+// every key is computed once in all: the second client's loader is asked
+// only for the keys the first did not lease, and it gets the others from
+// the first client's computation.
+func TestFuncBatchAcrossClients(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		var mu sync.Mutex
+		var asked [][]string
+		second := make(chan struct{})
+		batch := func(ctx context.Context, keys []string) (map[string]string, error) {
+			mu.Lock()
+			asked = append(asked, slices.Clone(keys))
+			n := len(asked)
+			mu.Unlock()
+			switch n {
+			case 1:
+				// The first batch holds its leases until the second
+				// client has asked for its own batch.
+				select {
+				case <-second:
+				case <-time.After(bound):
+					t.Error("the second client's batch never came")
+				}
+			case 2:
+				close(second)
+			}
+			out := make(map[string]string, len(keys))
+			for _, k := range keys {
+				out[k] = "v-" + k
+			}
+			return out, nil
+		}
+		m1, m2 := memo.FuncBatch(c1, batch, nil), memo.FuncBatch(c2, batch, nil)
+		defer m1.Close()
+		defer m2.Close()
+		keys := func(from, to int) []string {
+			var ks []string
+			for i := from; i < to; i++ {
+				ks = append(ks, fmt.Sprintf("k%02d", i))
+			}
+			return ks
+		}
+		first := goCall(func() (map[string]string, error) { return m1.GetMulti(ctx, keys(0, 30)) })
+		waitFor(t, "the first batch to be asked for", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(asked) == 1
+		})
+		got2, err := m2.GetMulti(ctx, keys(15, 45))
+		if err != nil || len(got2) != 30 {
+			t.Fatalf("client 2: %d values, %v; want 30", len(got2), err)
+		}
+		got1, err := first.wait(t)
+		if err != nil || len(got1) != 30 {
+			t.Fatalf("client 1: %d values, %v; want 30", len(got1), err)
+		}
+		for k, v := range got2 {
+			if v != "v-"+k {
+				t.Fatalf("client 2: %s = %q", k, v)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen := map[string]int{}
+		for _, ks := range asked {
+			for _, k := range ks {
+				seen[k]++
+			}
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Errorf("%s computed %d times; want once (batches %v)", k, n, asked)
+			}
+		}
+		if len(seen) != 45 || len(asked) != 2 {
+			t.Fatalf("%d keys in %d batches (%v); want 45 keys in 2 batches", len(seen), len(asked), asked)
+		}
+		// Contention: the second batch was asked for while the first held
+		// its leases (the first waited for it), and so without their keys.
+		if !slices.Equal(asked[0], keys(0, 30)) || !slices.Equal(asked[1], keys(30, 45)) {
+			t.Fatalf("batches %v; want k00-k29, then k30-k44 (the keys client 1 did not lease)", asked)
 		}
 	})
 }

@@ -337,7 +337,6 @@ func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], c
 	var zero V
 	wctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout+r.o.Lease)
 	defer cancel()
-	waited := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return zero, ctxError("get-or-compute", key, ctx) // stopped (Memo.Close)
@@ -348,9 +347,6 @@ func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], c
 		case stateNegative:
 			return zero, notFound(key, nil)
 		case stateLeased:
-			if !waited {
-				waited = true
-			}
 			next, err := r.timedAwait(wctx, key, e)
 			if err != nil {
 				if ctx.Err() == nil && wctx.Err() != nil {
@@ -380,9 +376,12 @@ func (r *runner[K, V]) fill(ctx context.Context, key string, e cache.Entry[V], c
 	}
 }
 
-// timedAwait is awaitLease, reported as a lease wait (with its duration,
-// and a span where the Observer traces).
+// timedAwait is awaitLease, through every renewal of the lease, as one
+// lease wait: counted in Stats when it starts (so that Stats shows a call
+// waiting), and reported to the Observer with its duration when it ends
+// (with a span where the Observer traces).
 func (r *runner[K, V]) timedAwait(ctx context.Context, key string, e cache.Entry[V]) (next cache.Entry[V], err error) {
+	r.d.Count(cache.StatLeaseWait, 1)
 	var start time.Time
 	if r.d.Observed() {
 		start = time.Now()
@@ -391,12 +390,18 @@ func (r *runner[K, V]) timedAwait(ctx context.Context, key string, e cache.Entry
 			defer func() { end(err) }()
 		}
 	}
-	next, err = r.awaitLease(ctx, key, e)
+	for {
+		next, err = r.awaitLease(ctx, key, e)
+		if err != nil || classify(&next, time.Now()) != stateLeased || next.ID != e.ID {
+			break
+		}
+		e = next // the same lease, renewed: its computation goes on
+	}
 	var d time.Duration
 	if !start.IsZero() {
 		d = time.Since(start)
 	}
-	r.d.Report(ctx, cache.Event{Op: cache.OpLeaseWait, Key: key, Duration: d})
+	r.d.Observe(ctx, cache.Event{Op: cache.OpLeaseWait, Key: key, Duration: d})
 	return next, err
 }
 

@@ -54,6 +54,11 @@ func (e KeyErrors[K]) Unwrap() []error {
 // Keys without a value are absent from the map and reported in a KeyErrors
 // error; the map still holds every other value.
 //
+// With Options.FailSafeMax, a key past its TTL whose computation fails (the
+// whole call, or the key in a KeyErrors) gets its stale value and no error,
+// and the stale value is stored fresh again for FailSafeThrottle, as
+// GetOrCompute does.
+//
 // The leases are taken concurrently (one store call each, at most 32 at
 // once), then the values written likewise. As GetOrCompute's flights, the
 // computation runs in a goroutine that outlives a caller that gives up,
@@ -262,7 +267,11 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 			mu.Unlock()
 			return
 		}
-		lease, ok, err := r.takeLease(ctx, skeys[k], &e, cache.Entry[V]{})
+		var keep cache.Entry[V]
+		if _, ok := r.staleOf(&e); ok {
+			keep = e // fail-safe: the stale value stays under the lease
+		}
+		lease, ok, err := r.takeLease(ctx, skeys[k], &e, keep)
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -300,6 +309,14 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 		got, errsOf := r.computeMissing(ctx, computed, skeys, computeMissing)
 		for _, k := range open {
 			if err := errsOf[k]; err != nil {
+				if e := first[k]; !errors.Is(err, ErrNotFound) && r.o.FailOpen {
+					if stale, ok := r.staleOf(&e); ok {
+						// Fail-safe, as storeFailedStale.
+						r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: skeys[k]})
+						vals[k] = stale
+						continue
+					}
+				}
 				kerrs[k] = err
 			} else {
 				vals[k] = got[k]
@@ -309,6 +326,15 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 			lease := leases[k]
 			key := skeys[k]
 			err := errsOf[k]
+			if err != nil && !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 {
+				// Fail-safe: the stale value is served, and stored fresh
+				// again for the throttle.
+				r.serveStale(ctx, key, &lease, err)
+				mu.Lock()
+				vals[k] = lease.Value
+				mu.Unlock()
+				return
+			}
 			if err != nil {
 				r.endLease(ctx, key, &lease, err)
 				mu.Lock()

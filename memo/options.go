@@ -22,9 +22,11 @@ type Options struct {
 	// the lease every third of it, so a computation may run longer (up to
 	// ComputeTimeout); a lease it cannot renew ends the computation's
 	// context with the cause ErrLeaseLost, and its value is then dropped
-	// rather than written over a newer one. The lease bounds how long the
-	// key stays held after its holder died. Default: 10s. On Memcached,
-	// whose expiry has whole seconds, at least two seconds.
+	// rather than written over a newer one. (A bulk computation's leases,
+	// of GetOrComputeMulti and Memo.GetMulti, are not renewed.) The lease
+	// bounds how long the key stays held after its holder died. Default:
+	// 10s. On Memcached, whose expiry has whole seconds, at least two
+	// seconds.
 	Lease time.Duration
 
 	// TTL is the expiry of computed values; zero means the cache's TTL (to
@@ -78,14 +80,17 @@ type Options struct {
 	// stale value waits for its recomputation: past it, the caller gets the
 	// stale value at once (counted in Stats.StaleServed), and the
 	// computation goes on in the background and stores its value under its
-	// lease. Callers without a stale value wait on.
+	// lease. Callers without a stale value wait on. Single-key calls only:
+	// the callers of GetOrComputeMulti and Memo.GetMulti wait for the
+	// computation.
 	SoftTimeout time.Duration
 
 	// HardTimeout bounds how long any caller waits for a computation: past
 	// it, the caller gets an error matching context.DeadlineExceeded (with
 	// a stale value, past SoftTimeout it had that already). The
 	// computation goes on in the background, bounded by ComputeTimeout,
-	// and stores its value for the next callers.
+	// and stores its value for the next callers. Single-key calls only, as
+	// SoftTimeout.
 	HardTimeout time.Duration
 
 	// Jitter, in [0, 1), takes a random part of up to that fraction off the

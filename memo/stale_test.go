@@ -333,5 +333,76 @@ func TestLeaseRenewed(t *testing.T) {
 			t.Fatalf("the other client got %q, %v; want the slow computation's value (it kept its lease)", r.v, r.err)
 		}
 		wantValue(t, c1, "k", "slow")
+		// One call waited, once, through every renewal.
+		if st := c2.Stats(); st.LeaseWaits != 1 || st.Computations != 0 {
+			t.Fatalf("the other client's stats = %+v; want 1 lease wait, no computation", st)
+		}
+	})
+}
+
+// Another client deletes the key (Cache.Delete, Memo.Invalidate) while a
+// computation runs: the watchdog finds the lease gone at its next renewal
+// and ends the computation's context with the cause ErrLeaseLost, and the
+// value is not written. A computation that watches its context stops, and
+// its callers get an error matching ErrLeaseLost; one that ignores it
+// returns its value to its callers, which is dropped all the same.
+func TestLeaseLostWhenDeleted(t *testing.T) {
+	invalidate := func(ctx context.Context, c *cache.Cache[string, string]) error {
+		m := memo.Func(c, func(context.Context, string) (string, error) { return "", errors.New("not called") }, nil)
+		defer m.Close()
+		return m.Invalidate(ctx, "k")
+	}
+	deleteKey := func(ctx context.Context, c *cache.Cache[string, string]) error {
+		_, err := c.Delete(ctx, "k")
+		return err
+	}
+	tests := []struct {
+		name     string
+		del      func(ctx context.Context, c *cache.Cache[string, string]) error
+		step     func() *step[string]
+		watching bool // the computation stops when its ctx ends
+	}{
+		{"Cache.Delete, watching its ctx", deleteKey, func() *step[string] { return hangs(returns("stale set")) }, true},
+		{"Memo.Invalidate, ignoring its ctx", invalidate, func() *step[string] { return blocks(returns("stale set")) }, false},
+	}
+	teststores.ForEach(t, "memolost", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+				defer cancel()
+				c1, c2, _, _ := twoClients[string](t, b, s, teststores.Namespace(ns), time.Minute)
+				opts := &memo.Options{Lease: leaseFor(b, 300*time.Millisecond)}
+				got := make(chan context.Context, 1)
+				ld := newScripted(t, deciding(tt.step(), func(ctx context.Context) { got <- ctx }), returns("after"))
+				first := goCall(func() (string, error) { return memo.GetOrCompute(ctx, c1, "k", ld.compute, opts) })
+				ld.awaitStarted(1)
+				cctx := <-got
+				if err := tt.del(ctx, c2); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-cctx.Done():
+				case <-time.After(staleBound):
+					t.Fatal("the computation's context did not end after its key was deleted")
+				}
+				if cause := context.Cause(cctx); !errors.Is(cause, memo.ErrLeaseLost) {
+					t.Fatalf("the computation's context ended with %v; want ErrLeaseLost", cause)
+				}
+				ld.release(1)
+				v, err := first.wait(t)
+				if tt.watching {
+					if !errors.Is(err, memo.ErrLeaseLost) {
+						t.Fatalf("the caller got %q, %v; want an error matching ErrLeaseLost", v, err)
+					}
+				} else if err != nil || v != "stale set" {
+					t.Fatalf("the caller got %q, %v; want the computation's value", v, err)
+				}
+				assertNoEntry(t, c2, "k")
+				if v, err := memo.GetOrCompute(ctx, c2, "k", ld.compute, opts); err != nil || v != "after" {
+					t.Fatalf("the next call = %q, %v; want it computed afresh", v, err)
+				}
+				ld.wantCalls(2)
+			})
+		}
 	})
 }
