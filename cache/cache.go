@@ -297,13 +297,24 @@ func (c *Cache[K, V]) fill(k K, key string, gen uint64, e *Entry[V]) {
 	c.local.install(k, key, gen, localEntry[V]{v: e.Value, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
 }
 
+// generation returns the local tier's generation of key, to give to
+// wrote after a write of key; 0 without a local tier.
+func (c *Cache[K, V]) generation(key string) uint64 {
+	if c.local == nil {
+		return 0
+	}
+	return c.local.generation(key)
+}
+
 // wrote updates the local tier after a write of key (k) through this
 // Cache, or one that may have reached the store: it drops the key (moving
 // its generation, so that no older fill lands after), keeps v when given
-// (the writer's own fresh copy), and publishes the invalidation to the
-// other processes. It returns the publication's error, wrapped with
+// (the writer's own fresh copy) unless an invalidation of the key arrived
+// since gen was taken before the write (another write may have followed
+// this one in the store), and publishes the invalidation to the other
+// processes. It returns the publication's error, wrapped with
 // ErrNotInvalidated; nil without a local tier.
-func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, v *V, ttl time.Duration) error {
+func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, gen uint64, v *V, ttl time.Duration) error {
 	l := c.local
 	if l == nil {
 		return nil
@@ -314,7 +325,9 @@ func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, v *V, ttl time
 		if ttl > 0 {
 			until = time.Now().Add(ttl)
 		}
-		l.install(k, key, l.generation(key), localEntry[V]{v: *v, plain: true}, until)
+		// The generation has moved once, by the invalidate above, if
+		// nothing else invalidated the key since before the write.
+		l.install(k, key, gen+1, localEntry[V]{v: *v, plain: true}, until)
 	}
 	return c.published(ctx, l.publish(ctx, invKey, key))
 }
@@ -559,15 +572,16 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) (err error) {
 	if err != nil {
 		return c.fail("set", key, err)
 	}
+	gen := c.generation(key)
 	octx, cancel := c.opContext(ctx)
 	err = c.store.Set(octx, key, data, ttl)
 	cancel()
 	if err != nil {
-		_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+		_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
 		return c.fail("set", key, err)
 	}
 	c.stats.sets.Add(1)
-	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
 		return c.fail("set", key, err)
 	}
 	return nil
@@ -589,6 +603,10 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 		return c.fail("set-multi", "", err)
 	}
 	batch := make([]Item, 0, len(items))
+	var gens map[string]uint64 // with a local tier: the keys' generations before the write
+	if c.local != nil {
+		gens = make(map[string]uint64, len(items))
+	}
 	for k, v := range items {
 		key, err := c.buildKey(k)
 		if err != nil {
@@ -599,6 +617,9 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 			return c.fail("set-multi", key, err)
 		}
 		batch = append(batch, Item{Key: key, Value: data, TTL: ttl})
+		if gens != nil {
+			gens[key] = c.local.generation(key)
+		}
 	}
 	if len(batch) == 0 {
 		return nil
@@ -611,9 +632,9 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 		for k, v := range items {
 			key := c.Key(k)
 			if err != nil {
-				perr = errors.Join(perr, c.wrote(ctx, k, key, nil, 0))
+				perr = errors.Join(perr, c.wrote(ctx, k, key, 0, nil, 0))
 			} else {
-				perr = errors.Join(perr, c.wrote(ctx, k, key, &v, ttl))
+				perr = errors.Join(perr, c.wrote(ctx, k, key, gens[key], &v, ttl))
 			}
 		}
 	}
@@ -645,17 +666,18 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) (err error) {
 	if err != nil {
 		return c.fail("add", key, err)
 	}
+	gen := c.generation(key)
 	octx, cancel := c.opContext(ctx)
 	err = c.store.Add(octx, key, data, ttl)
 	cancel()
 	if err != nil {
 		if !errors.Is(err, ErrExists) {
-			_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
 		}
 		return c.fail("add", key, err)
 	}
 	c.stats.sets.Add(1)
-	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
 		return c.fail("add", key, err)
 	}
 	return nil
@@ -687,7 +709,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (_ int, err error) 
 	var perr error
 	if c.local != nil {
 		for i, k := range keys {
-			perr = errors.Join(perr, c.wrote(ctx, k, skeys[i], nil, 0))
+			perr = errors.Join(perr, c.wrote(ctx, k, skeys[i], 0, nil, 0))
 		}
 	}
 	key := ""
@@ -732,7 +754,7 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 	octx, cancel := c.opContext(ctx)
 	ok, err := c.store.Expire(octx, key, ttl)
 	cancel()
-	perr := c.wrote(ctx, k, key, nil, 0) // the local copy's expiry is no longer right
+	perr := c.wrote(ctx, k, key, 0, nil, 0) // the local copy's expiry is no longer right
 	if err != nil {
 		return false, c.fail("expire", key, err)
 	}
@@ -778,7 +800,7 @@ func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (_ int64,
 	octx, cancel := c.opContext(ctx)
 	n, err := c.store.Increment(octx, key, delta)
 	cancel()
-	perr := c.wrote(ctx, k, key, nil, 0)
+	perr := c.wrote(ctx, k, key, 0, nil, 0)
 	if err != nil {
 		return 0, c.fail("increment", key, err)
 	}
@@ -871,6 +893,7 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}
+	gen := c.generation(key)
 	octx, cancel := c.opContext(ctx)
 	err = c.store.CompareAndSwap(octx, key, data, token, ttl)
 	cancel()
@@ -879,12 +902,12 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
-			_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
 		}
 		return c.fail("cas", key, err)
 	}
 	c.stats.sets.Add(1)
-	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
 		return c.fail("cas", key, err)
 	}
 	return nil
