@@ -225,3 +225,56 @@ func TestLocalOwnCopyRacesInvalidation(t *testing.T) {
 		})
 	}
 }
+
+// downBus is a bus whose connection fails as soon as a subscription is in
+// place, before Subscribe returns; up restores it.
+type downBus struct {
+	*testBus
+	mu     sync.Mutex
+	states []func(bool)
+}
+
+func (b *downBus) Subscribe(ctx context.Context, channel string, handle func([]byte), state func(bool)) (func(), error) {
+	stop, err := b.testBus.Subscribe(ctx, channel, handle, state)
+	if err == nil {
+		b.mu.Lock()
+		b.states = append(b.states, state)
+		b.mu.Unlock()
+		state(false)
+	}
+	return stop, err
+}
+
+func (b *downBus) up() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, state := range b.states {
+		state(true)
+	}
+}
+
+// A bus that goes down before Subscribe returns keeps the tier off until
+// it says it is connected again: a tier that turned on then would miss the
+// invalidations of the outage, for as long as it lasts.
+func TestLocalBusDownBeforeSubscribed(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	bus := &downBus{testBus: newTestBus()}
+	c := cache.New[string, string](s, &cache.Options[string, string]{Namespace: "n", Local: &cache.LocalOptions{Bus: bus}})
+	t.Cleanup(func() { closeLocal(c) })
+	<-cache.LocalSubscribed(c)
+	if cache.LocalOn(c) {
+		t.Fatal("the local tier is on while its bus is down")
+	}
+	if err := s.Set(ctx, "n:k", []byte("v1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Get(ctx, "k")
+	if n := c.Stats().LocalHits; n != 0 {
+		t.Fatalf("local hits with the bus down: %d; want 0", n)
+	}
+	bus.up()
+	if !cache.LocalOn(c) {
+		t.Fatal("the local tier is off once its bus is up")
+	}
+}
