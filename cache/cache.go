@@ -329,7 +329,7 @@ func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, gen uint64, v 
 		// nothing else invalidated the key since before the write.
 		l.install(k, key, gen+1, localEntry[V]{v: *v, plain: true}, until)
 	}
-	return c.published(ctx, l.publish(ctx, invKey, key))
+	return c.publish(ctx, invKey, key)
 }
 
 // wroteKey is wrote for a store key whose typed key is not at hand (the
@@ -340,11 +340,16 @@ func (c *Cache[K, V]) wroteKey(ctx context.Context, key string) error {
 		return nil
 	}
 	l.invalidate(key)
-	return c.published(ctx, l.publish(ctx, invKey, key))
+	return c.publish(ctx, invKey, key)
 }
 
-// published wraps a failed publication of an invalidation.
-func (c *Cache[K, V]) published(ctx context.Context, err error) error {
+// publish sends the invalidation of key (kind invKey or invPrefix) on the
+// local tier's bus, bounded by the Timeout as every store operation, and
+// wraps a failure with ErrNotInvalidated.
+func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error {
+	octx, cancel := c.opContext(ctx)
+	err := c.local.publish(octx, kind, key)
+	cancel()
 	if err == nil {
 		return nil
 	}
@@ -821,7 +826,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 	var perr error
 	if l := c.local; l != nil {
 		l.invalidatePrefix(c.prefix)
-		perr = c.published(ctx, l.publish(ctx, invPrefix, c.prefix))
+		perr = c.publish(ctx, invPrefix, c.prefix)
 	}
 	if err != nil {
 		return c.fail("clear", c.prefix, err)
