@@ -477,16 +477,8 @@ func TestLocalNamespaces(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			held := func(r *cache.Cache[string, int64], v int64) {
-				t.Helper()
-				if err := readUntil(ctx, r, "k", "the local tier serves "+strconv.FormatInt(v, 10), func(got int64, found, local bool) (bool, error) {
-					return found && got == v && local, nil
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			held(r1, 1)
-			held(r2, 1)
+			held(t, r1, "k", 1)
+			held(t, r2, "k", 1)
 
 			if err := w1.Set(ctx, "k", 2); err != nil {
 				t.Fatal(err)
