@@ -39,7 +39,9 @@ type localBenchValue struct {
 
 // BenchmarkLocalHit measures a hit of the local tier (impl=local) beside
 // a GetIfPresent of a raw otter cache holding the same value (impl=otter),
-// for a []byte and a small struct, serially and in parallel.
+// and of one configured as the tier's own (impl=otter-ttl: a per-entry
+// expiry on a coarse clock, pointers to entries), for a []byte and a
+// small struct, serially and in parallel.
 func BenchmarkLocalHit(b *testing.B) {
 	b.Run("value=bytes", func(b *testing.B) { benchLocalHit(b, []byte("a cached value of some thirty bytes")) })
 	b.Run("value=struct", func(b *testing.B) {
@@ -65,6 +67,21 @@ func benchLocalHit[V any](b *testing.B, value V) {
 	raw := otter.Must(&otter.Options[string, V]{MaximumSize: 10_000})
 	b.Cleanup(func() { raw.StopAllGoroutines() })
 	raw.Set("k", value)
+	type entry struct {
+		v       V
+		expires int64
+	}
+	clock := otter.NewCoarseClock(time.Millisecond)
+	b.Cleanup(clock.Stop)
+	ttl := otter.Must(&otter.Options[string, *entry]{
+		MaximumSize: 10_000,
+		Clock:       clock,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *entry]) time.Duration {
+			return time.Duration(e.Value.expires - e.SnapshotAtNano)
+		}),
+	})
+	b.Cleanup(func() { ttl.StopAllGoroutines() })
+	ttl.Set("k", &entry{v: value, expires: time.Now().Add(time.Hour).UnixNano()})
 
 	run := func(b *testing.B, get func() bool) {
 		b.Run("mode=serial", func(b *testing.B) {
@@ -89,6 +106,9 @@ func benchLocalHit[V any](b *testing.B, value V) {
 	}
 	b.Run("impl=otter", func(b *testing.B) {
 		run(b, func() bool { _, ok := raw.GetIfPresent("k"); return ok })
+	})
+	b.Run("impl=otter-ttl", func(b *testing.B) {
+		run(b, func() bool { _, ok := ttl.GetIfPresent("k"); return ok })
 	})
 	b.Run("impl=local", func(b *testing.B) {
 		run(b, func() bool { _, found, err := c.Get(ctx, "k"); return found && err == nil })
