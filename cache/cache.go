@@ -199,7 +199,19 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 // A cached zero value is a hit.
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
 	if c.obs.obs == nil {
-		v, found, _, _, err = c.get(ctx, k)
+		// The hot path: a local hit returns from here, without the
+		// results get adds for the Observer, and with local.get and
+		// local.value written out (the compiler does not inline them).
+		if l := c.local; l != nil && !l.off.Load() {
+			if e, ok := l.c.GetIfPresent(k); ok {
+				c.stats.localHits.Add(1)
+				if l.clone == nil {
+					return e.v, true, nil
+				}
+				return l.cloned(e), true, nil
+			}
+		}
+		v, found, _, err = c.getStore(ctx, k)
 		return v, found, err
 	}
 	start := time.Now()
@@ -239,16 +251,22 @@ func writeResult(err error) Result {
 // get is Get, reporting where the read was answered and the store key
 // ("" for a local hit).
 func (c *Cache[K, V]) get(ctx context.Context, k K) (v V, found bool, layer Layer, key string, err error) {
-	if c.local != nil {
-		if e, ok := c.local.get(k); ok {
+	if l := c.local; l != nil {
+		if e, ok := l.get(k); ok {
 			c.stats.localHits.Add(1)
-			return c.local.value(e), true, LayerLocal, "", nil
+			return l.value(e), true, LayerLocal, "", nil
 		}
 	}
-	layer = LayerStore
+	v, found, key, err = c.getStore(ctx, k)
+	return v, found, LayerStore, key, err
+}
+
+// getStore is get once the local tier has not answered: a read of the
+// store, filling the local tier with the value found.
+func (c *Cache[K, V]) getStore(ctx context.Context, k K) (v V, found bool, key string, err error) {
 	key, err = c.buildKey(k)
 	if err != nil {
-		return v, false, layer, key, c.fail("get", key, err)
+		return v, false, key, c.fail("get", key, err)
 	}
 	var gen uint64
 	if c.local != nil {
@@ -260,35 +278,35 @@ func (c *Cache[K, V]) get(ctx context.Context, k K) (v V, found bool, layer Laye
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.stats.misses.Add(1)
-			return v, false, layer, key, nil
+			return v, false, key, nil
 		}
-		return v, false, layer, key, c.fail("get", key, err)
+		return v, false, key, c.fail("get", key, err)
 	}
 	if c.local != nil {
 		e := c.entryOf(data)
 		if e.Corrupt != nil {
 			c.stats.decodeErrors.Add(1)
-			return v, false, layer, key, c.fail("get", key, e.Corrupt)
+			return v, false, key, c.fail("get", key, e.Corrupt)
 		}
 		if !e.HasValue || !e.Fresh(time.Now()) {
 			c.stats.misses.Add(1)
-			return v, false, layer, key, nil
+			return v, false, key, nil
 		}
 		c.fill(k, key, gen, &e)
 		c.stats.hits.Add(1)
-		return e.Value, true, layer, key, nil
+		return e.Value, true, key, nil
 	}
 	v, found, err = c.decodeValue(data, time.Now)
 	if err != nil {
 		c.stats.decodeErrors.Add(1)
-		return v, false, layer, key, c.fail("get", key, err)
+		return v, false, key, c.fail("get", key, err)
 	}
 	if !found {
 		c.stats.misses.Add(1)
-		return v, false, layer, key, nil
+		return v, false, key, nil
 	}
 	c.stats.hits.Add(1)
-	return v, true, layer, key, nil
+	return v, true, key, nil
 }
 
 // fill keeps the value of e, read from the store for k (store key key)

@@ -213,7 +213,8 @@ func (l *local[K, V]) stripe(key string) int {
 	return int(maphash.String(l.seed, key) % localStripes)
 }
 
-// get returns the local value of k, if the tier holds one and may serve it.
+// get returns the local value of k, if the tier holds one and may serve it
+// (Cache.Get writes it out).
 func (l *local[K, V]) get(k K) (*localEntry[V], bool) {
 	if l.off.Load() {
 		return nil, false
@@ -221,11 +222,17 @@ func (l *local[K, V]) get(k K) (*localEntry[V], bool) {
 	return l.c.GetIfPresent(k)
 }
 
-// value returns what e hands out: the value, or its clone.
+// value returns what e hands out: the value, or its clone (Cache.Get
+// writes it out).
 func (l *local[K, V]) value(e *localEntry[V]) V {
 	if l.clone == nil {
 		return e.v
 	}
+	return l.cloned(e)
+}
+
+// cloned returns the clone of e's value.
+func (l *local[K, V]) cloned(e *localEntry[V]) V {
 	v, _ := l.clone(e.v).(V)
 	return v
 }
