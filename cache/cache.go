@@ -199,7 +199,19 @@ func (c *Cache[K, V]) writeTTL() (time.Duration, error) {
 // A cached zero value is a hit.
 func (c *Cache[K, V]) Get(ctx context.Context, k K) (v V, found bool, err error) {
 	if c.obs.obs == nil {
-		v, found, _, _, err = c.get(ctx, k)
+		// The hot path: a local hit returns from here, without the
+		// results get adds for the Observer, and with local.get and
+		// local.value written out (the compiler does not inline them).
+		if l := c.local; l != nil && !l.off.Load() {
+			if e, ok := l.c.GetIfPresent(k); ok {
+				c.stats.localHits.Add(1)
+				if l.clone == nil {
+					return e.v, true, nil
+				}
+				return l.cloned(e), true, nil
+			}
+		}
+		v, found, _, err = c.getStore(ctx, k)
 		return v, found, err
 	}
 	start := time.Now()
@@ -239,16 +251,22 @@ func writeResult(err error) Result {
 // get is Get, reporting where the read was answered and the store key
 // ("" for a local hit).
 func (c *Cache[K, V]) get(ctx context.Context, k K) (v V, found bool, layer Layer, key string, err error) {
-	if c.local != nil {
-		if e, ok := c.local.get(k); ok {
+	if l := c.local; l != nil {
+		if e, ok := l.get(k); ok {
 			c.stats.localHits.Add(1)
-			return c.local.value(e), true, LayerLocal, "", nil
+			return l.value(e), true, LayerLocal, "", nil
 		}
 	}
-	layer = LayerStore
+	v, found, key, err = c.getStore(ctx, k)
+	return v, found, LayerStore, key, err
+}
+
+// getStore is get once the local tier has not answered: a read of the
+// store, filling the local tier with the value found.
+func (c *Cache[K, V]) getStore(ctx context.Context, k K) (v V, found bool, key string, err error) {
 	key, err = c.buildKey(k)
 	if err != nil {
-		return v, false, layer, key, c.fail("get", key, err)
+		return v, false, key, c.fail("get", key, err)
 	}
 	var gen uint64
 	if c.local != nil {
@@ -260,35 +278,35 @@ func (c *Cache[K, V]) get(ctx context.Context, k K) (v V, found bool, layer Laye
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.stats.misses.Add(1)
-			return v, false, layer, key, nil
+			return v, false, key, nil
 		}
-		return v, false, layer, key, c.fail("get", key, err)
+		return v, false, key, c.fail("get", key, err)
 	}
 	if c.local != nil {
 		e := c.entryOf(data)
 		if e.Corrupt != nil {
 			c.stats.decodeErrors.Add(1)
-			return v, false, layer, key, c.fail("get", key, e.Corrupt)
+			return v, false, key, c.fail("get", key, e.Corrupt)
 		}
 		if !e.HasValue || !e.Fresh(time.Now()) {
 			c.stats.misses.Add(1)
-			return v, false, layer, key, nil
+			return v, false, key, nil
 		}
 		c.fill(k, key, gen, &e)
 		c.stats.hits.Add(1)
-		return e.Value, true, layer, key, nil
+		return e.Value, true, key, nil
 	}
 	v, found, err = c.decodeValue(data, time.Now)
 	if err != nil {
 		c.stats.decodeErrors.Add(1)
-		return v, false, layer, key, c.fail("get", key, err)
+		return v, false, key, c.fail("get", key, err)
 	}
 	if !found {
 		c.stats.misses.Add(1)
-		return v, false, layer, key, nil
+		return v, false, key, nil
 	}
 	c.stats.hits.Add(1)
-	return v, true, layer, key, nil
+	return v, true, key, nil
 }
 
 // fill keeps the value of e, read from the store for k (store key key)
@@ -297,13 +315,24 @@ func (c *Cache[K, V]) fill(k K, key string, gen uint64, e *Entry[V]) {
 	c.local.install(k, key, gen, localEntry[V]{v: e.Value, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
 }
 
+// generation returns the local tier's generation of key, to give to
+// wrote after a write of key; 0 without a local tier.
+func (c *Cache[K, V]) generation(key string) uint64 {
+	if c.local == nil {
+		return 0
+	}
+	return c.local.generation(key)
+}
+
 // wrote updates the local tier after a write of key (k) through this
 // Cache, or one that may have reached the store: it drops the key (moving
 // its generation, so that no older fill lands after), keeps v when given
-// (the writer's own fresh copy), and publishes the invalidation to the
-// other processes. It returns the publication's error, wrapped with
+// (the writer's own fresh copy) unless an invalidation of the key arrived
+// since gen was taken before the write (another write may have followed
+// this one in the store), and publishes the invalidation to the other
+// processes. It returns the publication's error, wrapped with
 // ErrNotInvalidated; nil without a local tier.
-func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, v *V, ttl time.Duration) error {
+func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, gen uint64, v *V, ttl time.Duration) error {
 	l := c.local
 	if l == nil {
 		return nil
@@ -314,9 +343,11 @@ func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, v *V, ttl time
 		if ttl > 0 {
 			until = time.Now().Add(ttl)
 		}
-		l.install(k, key, l.generation(key), localEntry[V]{v: *v, plain: true}, until)
+		// The generation has moved once, by the invalidate above, if
+		// nothing else invalidated the key since before the write.
+		l.install(k, key, gen+1, localEntry[V]{v: *v, plain: true}, until)
 	}
-	return c.published(ctx, key, l.publish(ctx, invKey, key))
+	return c.publish(ctx, invKey, key)
 }
 
 // wroteKey is wrote for a store key whose typed key is not at hand (the
@@ -327,13 +358,17 @@ func (c *Cache[K, V]) wroteKey(ctx context.Context, key string) error {
 		return nil
 	}
 	l.invalidate(key)
-	return c.published(ctx, key, l.publish(ctx, invKey, key))
+	return c.publish(ctx, invKey, key)
 }
 
-// published wraps a failed publication of the invalidation of key: a
-// background failure (counted, reported, logged), returned to the writer
-// too.
-func (c *Cache[K, V]) published(ctx context.Context, key string, err error) error {
+// publish sends the invalidation of key (kind invKey or invPrefix) on the
+// local tier's bus, bounded by the Timeout as every store operation. A
+// failure is a background failure (counted, reported, logged), returned to
+// the writer too, wrapped with ErrNotInvalidated.
+func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error {
+	octx, cancel := c.opContext(ctx)
+	err := c.local.publish(octx, kind, key)
+	cancel()
 	if err == nil {
 		return nil
 	}
@@ -562,15 +597,16 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) (err error) {
 	if err != nil {
 		return c.fail("set", key, err)
 	}
+	gen := c.generation(key)
 	octx, cancel := c.opContext(ctx)
 	err = c.store.Set(octx, key, data, ttl)
 	cancel()
 	if err != nil {
-		_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+		_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
 		return c.fail("set", key, err)
 	}
 	c.stats.sets.Add(1)
-	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
 		return c.fail("set", key, err)
 	}
 	return nil
@@ -592,6 +628,10 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 		return c.fail("set-multi", "", err)
 	}
 	batch := make([]Item, 0, len(items))
+	var gens map[string]uint64 // with a local tier: the keys' generations before the write
+	if c.local != nil {
+		gens = make(map[string]uint64, len(items))
+	}
 	for k, v := range items {
 		key, err := c.buildKey(k)
 		if err != nil {
@@ -602,6 +642,9 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 			return c.fail("set-multi", key, err)
 		}
 		batch = append(batch, Item{Key: key, Value: data, TTL: ttl})
+		if gens != nil {
+			gens[key] = c.local.generation(key)
+		}
 	}
 	if len(batch) == 0 {
 		return nil
@@ -614,9 +657,9 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 		for k, v := range items {
 			key := c.Key(k)
 			if err != nil {
-				perr = errors.Join(perr, c.wrote(ctx, k, key, nil, 0))
+				perr = errors.Join(perr, c.wrote(ctx, k, key, 0, nil, 0))
 			} else {
-				perr = errors.Join(perr, c.wrote(ctx, k, key, &v, ttl))
+				perr = errors.Join(perr, c.wrote(ctx, k, key, gens[key], &v, ttl))
 			}
 		}
 	}
@@ -648,17 +691,18 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) (err error) {
 	if err != nil {
 		return c.fail("add", key, err)
 	}
+	gen := c.generation(key)
 	octx, cancel := c.opContext(ctx)
 	err = c.store.Add(octx, key, data, ttl)
 	cancel()
 	if err != nil {
 		if !errors.Is(err, ErrExists) {
-			_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
 		}
 		return c.fail("add", key, err)
 	}
 	c.stats.sets.Add(1)
-	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
 		return c.fail("add", key, err)
 	}
 	return nil
@@ -690,7 +734,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (_ int, err error) 
 	var perr error
 	if c.local != nil {
 		for i, k := range keys {
-			perr = errors.Join(perr, c.wrote(ctx, k, skeys[i], nil, 0))
+			perr = errors.Join(perr, c.wrote(ctx, k, skeys[i], 0, nil, 0))
 		}
 	}
 	key := ""
@@ -735,7 +779,7 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 	octx, cancel := c.opContext(ctx)
 	ok, err := c.store.Expire(octx, key, ttl)
 	cancel()
-	perr := c.wrote(ctx, k, key, nil, 0) // the local copy's expiry is no longer right
+	perr := c.wrote(ctx, k, key, 0, nil, 0) // the local copy's expiry is no longer right
 	if err != nil {
 		return false, c.fail("expire", key, err)
 	}
@@ -781,7 +825,7 @@ func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (_ int64,
 	octx, cancel := c.opContext(ctx)
 	n, err := c.store.Increment(octx, key, delta)
 	cancel()
-	perr := c.wrote(ctx, k, key, nil, 0)
+	perr := c.wrote(ctx, k, key, 0, nil, 0)
 	if err != nil {
 		return 0, c.fail("increment", key, err)
 	}
@@ -802,7 +846,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 	var perr error
 	if l := c.local; l != nil {
 		l.invalidatePrefix(c.prefix)
-		perr = c.published(ctx, c.prefix, l.publish(ctx, invPrefix, c.prefix))
+		perr = c.publish(ctx, invPrefix, c.prefix)
 	}
 	if err != nil {
 		return c.fail("clear", c.prefix, err)
@@ -874,6 +918,7 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	if err != nil {
 		return c.fail("cas", key, err)
 	}
+	gen := c.generation(key)
 	octx, cancel := c.opContext(ctx)
 	err = c.store.CompareAndSwap(octx, key, data, token, ttl)
 	cancel()
@@ -882,12 +927,12 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
-			_ = c.wrote(ctx, k, key, nil, 0) // it may have landed
+			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
 		}
 		return c.fail("cas", key, err)
 	}
 	c.stats.sets.Add(1)
-	if err := c.wrote(ctx, k, key, &v, ttl); err != nil {
+	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
 		return c.fail("cas", key, err)
 	}
 	return nil

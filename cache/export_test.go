@@ -12,3 +12,7 @@ func CloseLocal[K comparable, V any](c *Cache[K, V]) {
 		c.local.close()
 	}
 }
+
+// LocalSubscribed returns a channel closed once c's local tier has
+// subscribed to its bus (and decided whether to serve values).
+func LocalSubscribed[K comparable, V any](c *Cache[K, V]) <-chan struct{} { return c.local.exited }

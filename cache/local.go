@@ -83,10 +83,12 @@ type local[K comparable, V any] struct {
 	off          atomic.Bool // the bus has been down longer than MaxStaleness
 	connected    atomic.Bool
 	downSince    atomic.Int64 // Unix ns of the disconnect
-	timerMu      sync.Mutex   // guards timer, stop, closed
+	timerMu      sync.Mutex   // guards timer, stop, closed, subscribed, busDown
 	timer        *time.Timer
 	stop         func()
 	closed       bool
+	subscribed   bool          // Subscribe has returned
+	busDown      bool          // the bus's last state call said disconnected
 	done         chan struct{} // closed by close
 	exited       chan struct{} // closed when subscribe returns
 	base         context.Context
@@ -185,13 +187,17 @@ func (l *local[K, V]) subscribe() {
 			closed := l.closed
 			if !closed {
 				l.stop = stop
+				l.subscribed = true
+				// Unless the bus went down since the subscription was
+				// in place: then its state(true) turns the tier on.
+				if !l.busDown {
+					l.connect()
+				}
 			}
 			l.timerMu.Unlock()
 			if closed {
 				stop()
-				return
 			}
-			l.state(true)
 			return
 		}
 		select {
@@ -207,7 +213,8 @@ func (l *local[K, V]) stripe(key string) int {
 	return int(maphash.String(l.seed, key) % localStripes)
 }
 
-// get returns the local value of k, if the tier holds one and may serve it.
+// get returns the local value of k, if the tier holds one and may serve it
+// (Cache.Get writes it out).
 func (l *local[K, V]) get(k K) (*localEntry[V], bool) {
 	if l.off.Load() {
 		return nil, false
@@ -215,11 +222,17 @@ func (l *local[K, V]) get(k K) (*localEntry[V], bool) {
 	return l.c.GetIfPresent(k)
 }
 
-// value returns what e hands out: the value, or its clone.
+// value returns what e hands out: the value, or its clone (Cache.Get
+// writes it out).
 func (l *local[K, V]) value(e *localEntry[V]) V {
 	if l.clone == nil {
 		return e.v
 	}
+	return l.cloned(e)
+}
+
+// cloned returns the clone of e's value.
+func (l *local[K, V]) cloned(e *localEntry[V]) V {
 	v, _ := l.clone(e.v).(V)
 	return v
 }
@@ -357,23 +370,17 @@ func (l *local[K, V]) receive(msg []byte) {
 
 // state follows the bus's connection: while it is down, values are served
 // at most MaxStaleness; when it is back, the tier is cleared first.
+// Until Subscribe has returned, the tier stays off and state only records
+// what the bus said.
 func (l *local[K, V]) state(connected bool) {
 	l.timerMu.Lock()
 	defer l.timerMu.Unlock()
-	if l.closed {
+	l.busDown = !connected
+	if l.closed || !l.subscribed {
 		return
 	}
 	if connected {
-		if l.timer != nil {
-			l.timer.Stop()
-			l.timer = nil
-		}
-		// Invalidations may have been lost: start afresh, and refuse the
-		// fills that read before now.
-		l.invalidatePrefix("")
-		l.c.InvalidateAll()
-		l.connected.Store(true)
-		l.off.Store(false)
+		l.connect()
 		return
 	}
 	if !l.connected.Swap(false) {
@@ -381,13 +388,30 @@ func (l *local[K, V]) state(connected bool) {
 	}
 	l.downSince.Store(time.Now().UnixNano())
 	l.timer = time.AfterFunc(l.maxStaleness, func() {
-		if l.connected.Load() {
-			return
+		l.timerMu.Lock()
+		defer l.timerMu.Unlock()
+		if l.connected.Load() || l.closed {
+			return // reconnected meanwhile
 		}
 		l.off.Store(true)
 		l.invalidatePrefix("")
 		l.c.InvalidateAll()
 	})
+}
+
+// connect turns the tier on, empty, once the bus is connected; timerMu
+// is held.
+func (l *local[K, V]) connect() {
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	// Invalidations may have been lost: start afresh, and refuse the
+	// fills that read before now.
+	l.invalidatePrefix("")
+	l.c.InvalidateAll()
+	l.connected.Store(true)
+	l.off.Store(false)
 }
 
 // close stops the subscription, its retries and otter's goroutines.

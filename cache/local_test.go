@@ -226,3 +226,46 @@ func TestLocalClone(t *testing.T) {
 		t.Fatalf("a caller's change reached the local tier: %q", w[0])
 	}
 }
+
+// stuckBus is a bus whose Publish never gets an answer: it returns only
+// when its context ends.
+type stuckBus struct{ *testBus }
+
+func (b stuckBus) Publish(ctx context.Context, channel string, msg []byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The Timeout bounds the publication of an invalidation as it bounds
+// every store call: a write over a bus that never answers returns, with
+// ErrNotInvalidated, once the Timeout has passed. (The bound of the
+// wait is one of a hang, not of speed.)
+func TestLocalPublishBoundedByTimeout(t *testing.T) {
+	ctx := context.Background()
+	c := cache.New[string, string](newStore(t), &cache.Options[string, string]{
+		Namespace: "n",
+		Timeout:   50 * time.Millisecond,
+		Local:     &cache.LocalOptions{Bus: stuckBus{newTestBus()}},
+	})
+	t.Cleanup(func() { closeLocal(c) })
+	waitLocalOn(t, c)
+	for _, op := range []struct {
+		name string
+		run  func() error
+	}{
+		{"Set", func() error { return c.Set(ctx, "k", "v") }},
+		{"Delete", func() error { _, err := c.Delete(ctx, "k"); return err }},
+		{"Clear", func() error { return c.Clear(ctx) }},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- op.run() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, cache.ErrNotInvalidated) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s over a bus that never answers: %v; want ErrNotInvalidated and DeadlineExceeded", op.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s over a bus that never answers, with a Timeout of 50ms, has not returned after 10s", op.name)
+		}
+	}
+}

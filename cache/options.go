@@ -32,7 +32,8 @@ type Options[K comparable, V any] struct {
 	// (see Cache.WithTTL); 0 means no expiry. A negative TTL makes New panic.
 	TTL time.Duration
 
-	// Timeout bounds every store operation; 0 means only the caller's
+	// Timeout bounds every store operation, and every publication of an
+	// invalidation on the local tier's bus; 0 means only the caller's
 	// context bounds it.
 	Timeout time.Duration
 

@@ -286,3 +286,42 @@ func TestBusSlotMoved(t *testing.T) {
 	publish(t, other, channel, "after")
 	rec.want(t, "msg:after", "the resubscription on the new node")
 }
+
+// TestBusResetIntoBlackhole resets the store's pub/sub connection while
+// the server accepts new connections and never answers (a hung server, a
+// half-open network). go-redis replaces a failed connection within the
+// read that failed, and its handshake on the new one waits up to the
+// client's ReadTimeout, here a minute: the subscription must get
+// state(false) all the same, within the health check's bound, and
+// state(true) once the server answers again.
+func TestBusResetIntoBlackhole(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	ps := newProxies(t)
+	proxied := newClient(t, func() redis.UniversalClient {
+		return redis.NewClient(&redis.Options{Addr: srv.Addr(), Dialer: ps.dial, ReadTimeout: time.Minute, DialTimeout: time.Minute, ContextTimeoutEnabled: true})
+	})
+	store := redisstore.New(proxied, &redisstore.Options{HealthCheckInterval: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = store.Close() })
+	other := newStore(t, newClient(t, singleClient(srv.Addr())))
+	channel := uniquePrefix(t) + "bus"
+
+	rec := newRecorder()
+	rec.subscribe(t, store, channel)
+	publish(t, other, channel, "before")
+	rec.want(t, "msg:before", "a message published before the fault")
+
+	var resets int64
+	ps.each(func(p *faultproxy.Proxy) {
+		p.SetBlackhole(true)
+		p.Reset()
+		resets += p.Stats().Resets
+	})
+	if resets == 0 {
+		t.Fatal("no proxied connection was reset: the test proves nothing")
+	}
+	rec.want(t, "state:false", "a reset, with new connections unanswered")
+	ps.each(func(p *faultproxy.Proxy) { p.SetBlackhole(false) })
+	rec.want(t, "state:true", "the interruption")
+	publish(t, other, channel, "after")
+	rec.want(t, "msg:after", "the reconnection")
+}

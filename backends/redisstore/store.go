@@ -44,8 +44,12 @@ type Options struct {
 	// HealthCheckInterval is how long the store's pub/sub connections (see
 	// Watch and Subscribe) may be silent before the store sends a PING on
 	// them; one that then stays silent for another interval is taken for
-	// broken: go-redis replaces it, and subscribers are told. The default
-	// is DefaultHealthCheckInterval.
+	// broken: go-redis replaces it, and subscribers are told. A connection
+	// that fails (reset, closed) is reported once go-redis has tried to
+	// replace it, which the store bounds to two intervals when the client
+	// has ContextTimeoutEnabled (see Check); without it, a server that
+	// accepts connections and does not answer delays the report by up to
+	// the client's ReadTimeout. The default is DefaultHealthCheckInterval.
 	HealthCheckInterval time.Duration
 }
 

@@ -409,7 +409,7 @@ func (sub *subscriber) run() {
 		case pinged:
 			msg, err = sub.receiveBy(time.Now().Add(sub.health))
 		default:
-			msg, err = sub.ps.ReceiveTimeout(context.Background(), sub.health)
+			msg, err = sub.receiveTimeout()
 		}
 		if sub.isDone() {
 			return
@@ -473,6 +473,19 @@ func (sub *subscriber) run() {
 			}
 		}
 	}
+}
+
+// receiveTimeout reads the next reply, waiting at most one interval; a
+// timeout leaves the connection in place. When the read fails, go-redis
+// replaces the connection before it returns the error (a dial, a
+// handshake and the resubscription): the context bounds that to another
+// interval, where go-redis would wait for its ReadTimeout or DialTimeout
+// on a server that accepts and does not answer, and the failure would be
+// reported that much later.
+func (sub *subscriber) receiveTimeout() (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*sub.health)
+	defer cancel()
+	return sub.ps.ReceiveTimeout(ctx, sub.health)
 }
 
 // receiveBy reads the next reply with a deadline at t. go-redis takes its
