@@ -543,13 +543,7 @@ func (sub *subscriber) dispatch(msg any) {
 				}
 			}
 		case "unsubscribe", "sunsubscribe":
-			st.live, st.since = false, time.Now()
-			for l := range st.listeners {
-				if l.confirmed && !l.down {
-					l.down = true
-					calls = l.notify(evDown, "", calls)
-				}
-			}
+			calls = st.lost(time.Now(), calls)
 		}
 	}
 	sub.mu.Unlock()
@@ -563,16 +557,24 @@ func (sub *subscriber) interrupted() {
 	now := time.Now()
 	sub.mu.Lock()
 	for _, st := range sub.channels {
-		st.live, st.since = false, now
-		for l := range st.listeners {
-			if l.confirmed && !l.down {
-				l.down = true
-				calls = l.notify(evDown, "", calls)
-			}
-		}
+		calls = st.lost(now, calls)
 	}
 	sub.mu.Unlock()
 	runCalls(calls)
+}
+
+// lost marks the channel unsubscribed since now, and every confirmed
+// listener of it down, appending the notifications to calls. The caller
+// holds sub.mu.
+func (st *channelState) lost(now time.Time, calls []busCall) []busCall {
+	st.live, st.since = false, now
+	for l := range st.listeners {
+		if l.confirmed && !l.down {
+			l.down = true
+			calls = l.notify(evDown, "", calls)
+		}
+	}
+	return calls
 }
 
 // refused gives the server's error reply to every listener that waits for
