@@ -179,7 +179,10 @@ func (r *runner[K, V]) get(ctx context.Context, k K, compute func(ctx context.Co
 		r.d.Count(cache.StatFailOpen, 1)
 		return r.failOpen(ctx, key, compute)
 	}
-	now := time.Now()
+	var now time.Time // read only where the entry or the options need it
+	if e.Lease || !e.FreshUntil.IsZero() || r.o.RefreshAhead > 0 {
+		now = time.Now()
+	}
 	switch classify(&e, now) {
 	case stateHit:
 		if !e.Local() { // the Door counted a local hit
