@@ -112,3 +112,23 @@ func TestLoggerOncePerCause(t *testing.T) {
 		t.Fatalf("the log line does not name the key:\n%s", buf.String())
 	}
 }
+
+// Without an Observer, a hit allocates only what the store's read does:
+// the copy of the bytes a memory store hands out (and nothing for a []byte
+// value, which is those bytes). The Observer's machinery costs a Cache
+// without one nothing on the hot path.
+func TestGetWithoutObserverAllocs(t *testing.T) {
+	ctx := context.Background()
+	c := cache.New[string, []byte](newStore(t), nil)
+	if err := c.Set(ctx, "k", []byte("value")); err != nil {
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(200, func() {
+		if _, found, err := c.Get(ctx, "k"); err != nil || !found {
+			t.Fatalf("Get = %v, %v; want a hit", found, err)
+		}
+	})
+	if n > 1 {
+		t.Fatalf("a hit without an Observer allocates %v times; want 1 (the store's copy)", n)
+	}
+}
