@@ -121,15 +121,21 @@ type counter struct {
 	}
 }
 
-const counterStripes = 8
+const (
+	counterBits    = 3
+	counterStripes = 1 << counterBits
+)
 
 // Add adds n to the stripe of the calling goroutine's stack: goroutines
 // run on stacks kilobytes apart, so those counting at once on different
 // cores mostly land on different stripes, at the cost of reading an
-// address (a random number costs ten times more on the hot path).
+// address (a random number costs ten times more on the hot path). The
+// address is hashed (Fibonacci hashing, the top 3 bits of the product):
+// stacks of the same size are aligned alike, and their addresses taken
+// modulo the stripe count would share a stripe.
 func (c *counter) Add(n int64) {
 	var here byte
-	c.stripes[(uintptr(unsafe.Pointer(&here))>>11)%counterStripes].n.Add(n)
+	c.stripes[(uint64(uintptr(unsafe.Pointer(&here))>>10)*0x9E3779B97F4A7C15)>>(64-counterBits)].n.Add(n)
 }
 
 func (c *counter) load() int64 {
