@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/typedcache/typedcache/backends/redisstore"
+	"github.com/typedcache/typedcache/cache"
 	"github.com/typedcache/typedcache/internal/testing/testenv"
 	"github.com/typedcache/typedcache/internal/testing/teststores"
 	"github.com/typedcache/typedcache/memo"
@@ -109,6 +110,62 @@ func TestRoundTrips(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On every store (memory, Redis, Cluster, memcached), a hit with negative
+// caching, refresh-ahead and fail-safe on is one store call: one Get of
+// the key, for a value and for a cached "not found" alike.
+func TestHitIsOneStoreCall(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		cs := teststores.NewCounting(s)
+		c := newCache[string](cs, ns, time.Minute)
+		opts := &memo.Options{NegativeTTL: time.Minute, RefreshAhead: 0.5, FailSafeMax: time.Hour}
+		compute := func(_ context.Context, k string) (string, error) {
+			if k == "none" {
+				return "", memo.ErrNotFound
+			}
+			return "value", nil
+		}
+		get := func(k string) error {
+			_, err := memo.GetOrCompute(ctx, c, k, func(ctx context.Context) (string, error) { return compute(ctx, k) }, opts)
+			if k == "none" && errors.Is(err, memo.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		calls := func() (gets, others int64) {
+			others = cs.LockGetCalls.Load() + cs.TTLCalls.Load() + cs.SetCalls.Load() + cs.AddCalls.Load() +
+				cs.DeleteCalls.Load() + cs.DeleteIfEqualCalls.Load() + cs.SwapCalls.Load() +
+				cs.GetMultiCalls.Load() + cs.SetMultiCalls.Load()
+			return cs.GetCalls.Load(), others
+		}
+		for _, k := range []string{"value", "none"} {
+			if err := get(k); err != nil { // the miss that fills it
+				t.Fatal(err)
+			}
+		}
+		const hits = 10
+		gets0, others0 := calls()
+		if gets0 < 2 || others0 == 0 {
+			t.Fatalf("the misses made %d Gets and %d other calls; the counting store counts nothing", gets0, others0)
+		}
+		for range hits {
+			for _, k := range []string{"value", "none"} {
+				if err := get(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		gets, others := calls()
+		if gets-gets0 != 2*hits || others != others0 {
+			t.Errorf("%d hits made %d Gets and %d other store calls; want %d Gets and nothing else", 2*hits, gets-gets0, others-others0, 2*hits)
+		}
+		if st := c.Stats(); st.Hits != hits || st.NegativeHits != hits {
+			t.Errorf("stats = %+v; want %d hits and %d negative hits", st, hits, hits)
+		}
+	})
 }
 
 // rtCounter counts what clients send, through hooks.
