@@ -51,9 +51,12 @@
 // their documentation states) to the protected resource and have it
 // reject a token smaller than one it has seen.
 //
-// [Update] applies its function's result at most once: when the reply of
-// its compare-and-swap is lost, it returns the error (matching
-// cache.ErrUncertain) rather than applying the function again.
+// [Update] applies its function's result at most once. When the reply of
+// its compare-and-swap is lost, the Cache reads the key back: the entry it
+// wrote carries a random id, so a write that landed is recognised and
+// Update returns nil; one it cannot settle (the read fails too) is
+// returned as an error matching cache.ErrUncertain rather than applying
+// the function again.
 //
 // # OptimisticLock and Update
 //

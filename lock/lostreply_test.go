@@ -77,6 +77,66 @@ func (l *lossy) ExtendIfEqual(ctx context.Context, key string, value []byte, ttl
 	return ok, err
 }
 
+func (l *lossy) CompareAndSwap(ctx context.Context, key string, value []byte, token cache.Token, ttl time.Duration) error {
+	err := l.Store.CompareAndSwap(ctx, key, value, token, ttl)
+	if err == nil && l.lose("cas") {
+		return l.fail()
+	}
+	return err
+}
+
+// A compare-and-swap that landed but lost its reply is recognised by
+// reading the key back (the entry it wrote has an id of its own):
+// Cache.CompareAndSwap and Update return nil, and Update applied its
+// function once.
+func TestLostCASRecognised(t *testing.T) {
+	ctx := context.Background()
+	t.Run("CompareAndSwap", func(t *testing.T) {
+		s := newLossy(t, "cas")
+		c := newCache[string](t, s, "n")
+		if err := c.Set(ctx, "k", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		_, _, tok, err := c.Gets(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CompareAndSwap(ctx, "k", "v2", tok); err != nil {
+			t.Fatalf("CompareAndSwap that landed with its reply lost: %v; want nil", err)
+		}
+		if s.armed.Load() {
+			t.Fatal("no reply was lost: the test proves nothing")
+		}
+		if v, _, err := c.Get(ctx, "k"); err != nil || v != "v2" {
+			t.Fatalf("Get = %q, %v; want v2", v, err)
+		}
+	})
+	t.Run("Update", func(t *testing.T) {
+		s := newLossy(t, "cas")
+		c := newCache[string](t, s, "n")
+		if err := c.Set(ctx, "k", "a"); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		got, err := lock.Update(ctx, c, "k", func(v string, found bool) (string, error) {
+			calls++
+			return v + "b", nil
+		}, nil)
+		if err != nil || got != "ab" {
+			t.Fatalf("Update whose swap landed with its reply lost: %q, %v; want ab, nil", got, err)
+		}
+		if s.armed.Load() {
+			t.Fatal("no reply was lost: the test proves nothing")
+		}
+		if calls != 1 {
+			t.Fatalf("the function ran %d times; want 1", calls)
+		}
+		if v, _, err := c.Get(ctx, "k"); err != nil || v != "ab" {
+			t.Fatalf("Get = %q, %v; want ab (applied once)", v, err)
+		}
+	})
+}
+
 // A lost reply is not a lost lock: TryAcquire whose Add was applied holds
 // the lock (it reads its own token back), Release whose delete was applied
 // released it, Extend whose extension was applied extended it. Before, they

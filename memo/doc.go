@@ -37,11 +37,12 @@
 //
 // # Round trips
 //
-// A hit is one read of one key, with every option, on every store (one
-// node of a Cluster). A miss costs the computing process three round trips
-// on Redis: the read, the lease (SET NX in a transaction) and the value (a
-// script in a transaction). Memcached, which has no scripts, swaps with a
-// gets and a cas: four.
+// A hit is one read of one key on every store (one node of a Cluster),
+// with negative caching, refresh-ahead, fail-safe, the timeouts and jitter
+// on. A miss costs the computing process three round trips on Redis: the
+// read, the lease (SET NX in a transaction) and the value (a script in a
+// transaction). Memcached, which has no scripts, swaps the lease for the
+// value with a gets and a cas.
 //
 // # Options
 //

@@ -113,15 +113,19 @@ func TestRoundTrips(t *testing.T) {
 }
 
 // On every store (memory, Redis, Cluster, memcached), a hit with negative
-// caching, refresh-ahead and fail-safe on is one store call: one Get of
-// the key, for a value and for a cached "not found" alike.
+// caching, refresh-ahead, fail-safe, the timeouts and jitter on is one
+// store call: one Get of the key, for a value and for a cached "not found"
+// alike.
 func TestHitIsOneStoreCall(t *testing.T) {
 	forEachStore(t, func(t *testing.T, _ teststores.Backend, s cache.Store, ns string) {
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
 		defer cancel()
 		cs := teststores.NewCounting(s)
 		c := newCache[string](cs, ns, time.Minute)
-		opts := &memo.Options{NegativeTTL: time.Minute, RefreshAhead: 0.5, FailSafeMax: time.Hour}
+		opts := &memo.Options{
+			NegativeTTL: time.Minute, RefreshAhead: 0.5, FailSafeMax: time.Hour,
+			SoftTimeout: time.Second, HardTimeout: 5 * time.Second, Jitter: 0.1, FailOpen: true,
+		}
 		compute := func(_ context.Context, k string) (string, error) {
 			if k == "none" {
 				return "", memo.ErrNotFound

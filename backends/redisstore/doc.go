@@ -35,7 +35,7 @@
 // A context cancelled without a deadline is seen before each command is
 // sent and after it returns, but go-redis does not abandon a command
 // already waiting for its reply: such a call still lasts until the reply or
-// the client's ReadTimeout (3s by default). Give contexts a deadline, or
+// the client's ReadTimeout (5s by default in go-redis v9). Give contexts a deadline, or
 // the Cache a Timeout, to bound every call (the lock and memo packages
 // apply the Cache's Timeout to each of their store calls).
 //
@@ -78,10 +78,11 @@
 //
 // # Atomic operations
 //
-// Add is SET NX, Increment is INCRBY. CompareAndSwap, DeleteIfEqual,
-// ExtendIfEqual and AddFenced are Lua scripts (embedded .lua files, run with
-// EVALSHA, and EVAL when the server does not know them yet), each in a
-// transaction. Redis keeps no
+// Add is SET NX, Increment is INCRBY. CompareAndSwap, SwapIfEqual (which
+// also publishes the key's wake-up), DeleteIfEqual, ExtendIfEqual,
+// AddFenced and Expire with no TTL (persist.lua, which keeps a key that
+// has none) are Lua scripts (embedded .lua files, run with EVALSHA, and
+// EVAL when the server does not know them yet), each in a transaction. Redis keeps no
 // version of a key, so the token of Gets is the value that was read, and
 // CompareAndSwap compares values: a key changed from A to B and back to A
 // since Gets is not a conflict.
@@ -206,12 +207,14 @@
 //
 // # Multi-key operations and Clear
 //
-// On a single server, GetMulti is one MGET and Delete one UNLINK. On a
-// Cluster (detected by the client's type), keys of one command must share a
-// slot, so GetMulti, SetMulti and Delete are pipelines of one-key commands,
-// which go-redis splits into one pipeline per master, sent concurrently:
-// one round trip per master, and no CROSSSLOT error. A Ring is handled the
-// same way, per shard. SetMulti is a pipeline everywhere.
+// On a single server, GetMulti is one MGET, and SetMulti and Delete of
+// several keys are one transaction each (the SETs, or one UNLINK, between
+// MULTI and EXEC). On a Cluster (detected by the client's type), keys of
+// one command must share a slot: GetMulti is a pipeline of GETs, which
+// go-redis splits into one pipeline per master, sent concurrently, and
+// SetMulti and Delete are one transaction per master running
+// scripts/batch.lua (see "Lost replies" above): one round trip per master,
+// and no CROSSSLOT error. A Ring is handled per shard.
 //
 // Clear with a prefix runs SCAN MATCH (the prefix's glob characters
 // escaped) and UNLINK in batches, and scans again until a pass finds

@@ -126,11 +126,15 @@ func TestLostReply(t *testing.T) {
 			_, _ = store.ExtendIfEqual(ctx, warm("cas"), []byte("v"), time.Minute)
 			_, _ = store.AddFenced(ctx, warm("fence"), []byte("v"), time.Minute)
 			_, _ = store.Expire(ctx, warm("cas"), 0)
+			_, _ = store.SwapIfEqual(ctx, warm("cas"), []byte("v"), []byte("w"), time.Minute)
 			var items []cache.Item
 			for i := range 64 { // keys on every node of a Cluster
 				items = append(items, cache.Item{Key: warm(strconv.Itoa(i)), Value: []byte("v"), TTL: time.Minute})
 			}
 			if err := store.SetMulti(ctx, items); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.Delete(ctx, warm("0"), warm("1"), warm("2"), warm("3")); err != nil {
 				t.Fatal(err)
 			}
 			get := func(k string) string {
@@ -181,6 +185,30 @@ func TestLostReply(t *testing.T) {
 				}},
 				{"AddFenced", nil, func() error { _, err := store.AddFenced(ctx, prefix+"fence", []byte("tok"), time.Minute); return err },
 					func() string { return atMostOnce(get("fence"), "tok", "<absent>") }},
+				{"SwapIfEqual", func() { set("swap", "old") }, func() error {
+					_, err := store.SwapIfEqual(ctx, prefix+"swap", []byte("old"), []byte("new"), time.Minute)
+					return err
+				}, func() string { return atMostOnce(get("swap"), "new", "old") }},
+				{"Expire with no TTL", func() { set("per", "v") }, func() error { _, err := store.Expire(ctx, prefix+"per", 0); return err },
+					func() string {
+						if d := direct.PTTL(ctx, prefix+"per").Val(); d != -1 && (d <= 58*time.Second || d > time.Minute) {
+							return "ttl " + d.String() + "; want none (persisted) or the minute it had"
+						}
+						return atMostOnce(get("per"), "v")
+					}},
+				{"Delete of several keys", func() { set("d1", "a"); set("d2", "b"); set("d3", "c") }, func() error {
+					_, err := store.Delete(ctx, prefix+"d1", prefix+"d2", prefix+"d3")
+					return err
+				}, func() string {
+					// On a Cluster the keys may be on several masters, each
+					// with its transaction: any of them may have landed.
+					for k, v := range map[string]string{"d1": "a", "d2": "b", "d3": "c"} {
+						if msg := atMostOnce(get(k), "<absent>", v); msg != "" {
+							return k + ": " + msg
+						}
+					}
+					return ""
+				}},
 				{"SetMulti", nil, func() error {
 					return store.SetMulti(ctx, []cache.Item{{Key: prefix + "m1", Value: []byte("a"), TTL: time.Minute}, {Key: prefix + "m2", Value: []byte("b"), TTL: time.Minute}})
 				}, func() string {
