@@ -26,6 +26,7 @@ type docBlock struct {
 	line  int    // line of the opening fence, from 1
 	lang  string // the fence's language, "" when it has none
 	lines []string
+	intro string // the paragraph before the block
 }
 
 func (b docBlock) String() string {
@@ -38,11 +39,21 @@ func markdownBlocks(file string, text []byte) ([]docBlock, error) {
 		blocks []docBlock
 		cur    *docBlock
 		fence  string
+		para   []string // the last paragraph of prose read
+		blank  bool     // a blank line followed it
 	)
 	for i, line := range strings.Split(string(text), "\n") {
 		trimmed := strings.TrimSpace(line)
 		if cur == nil {
 			if !strings.HasPrefix(trimmed, "```") && !strings.HasPrefix(trimmed, "~~~") {
+				switch {
+				case trimmed == "":
+					blank = true
+				case blank:
+					para, blank = []string{trimmed}, false
+				default:
+					para = append(para, trimmed)
+				}
 				continue
 			}
 			fence = trimmed[:3]
@@ -50,7 +61,8 @@ func markdownBlocks(file string, text []byte) ([]docBlock, error) {
 				fence += fence[:1]
 			}
 			info := strings.Fields(trimmed[len(fence):])
-			cur = &docBlock{file: file, line: i + 1}
+			cur = &docBlock{file: file, line: i + 1, intro: strings.Join(para, " ")}
+			para, blank = nil, false
 			if len(info) > 0 {
 				cur.lang = info[0]
 			}
@@ -81,11 +93,71 @@ func codeLines(lines []string) (text []string, numbers []int) {
 	return text, numbers
 }
 
-// sourceFile is a Go file a doc block may be an excerpt of.
+// sourceFile is a Go file a doc block may be an excerpt of, or one of its
+// functions.
 type sourceFile struct {
 	path    string
 	lines   []string // codeLines of the file
 	numbers []int
+	funcs   map[string][][2]int // the first and last lines of each function, by name
+}
+
+// function returns the lines of src's functions named name, one
+// sourceFile each.
+func (src sourceFile) function(name string) []sourceFile {
+	var out []sourceFile
+	for _, r := range src.funcs[name] {
+		f := sourceFile{path: src.path}
+		for i, n := range src.numbers {
+			if n >= r[0] && n <= r[1] {
+				f.lines = append(f.lines, src.lines[i])
+				f.numbers = append(f.numbers, n)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// funcRanges returns the line ranges of the functions of a Go file.
+func funcRanges(path string, data []byte) (map[string][][2]int, error) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, path, data, parser.SkipObjectResolution)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][][2]int{}
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil {
+			name := fn.Name.Name
+			out[name] = append(out[name], [2]int{fset.Position(fn.Pos()).Line, fset.Position(fn.End()).Line})
+		}
+	}
+	return out, nil
+}
+
+// namedExamples returns the Examples an intro names as the source of the
+// block that follows it ("From `ExampleFunc` and `ExampleUpdate` in ..."),
+// or nil when it names none.
+func namedExamples(intro string) []string {
+	_, after, ok := strings.Cut(intro, "From `Example")
+	if !ok {
+		return nil
+	}
+	after = "`Example" + after
+	var names []string
+	for {
+		_, rest, ok := strings.Cut(after, "`Example")
+		if !ok {
+			return names
+		}
+		name, rest, ok := strings.Cut(rest, "`")
+		if !ok {
+			return names
+		}
+		names = append(names, "Example"+name)
+		after = rest
+	}
 }
 
 // excerptSources returns every *_test.go file of the repository (its
@@ -118,7 +190,11 @@ func excerptSources(root string) ([]sourceFile, error) {
 			return err
 		}
 		text, numbers := codeLines(strings.Split(string(data), "\n"))
-		out = append(out, sourceFile{path: rel, lines: text, numbers: numbers})
+		funcs, err := funcRanges(rel, data)
+		if err != nil {
+			return err
+		}
+		out = append(out, sourceFile{path: rel, lines: text, numbers: numbers, funcs: funcs})
 		return nil
 	})
 	return out, err
@@ -188,6 +264,21 @@ func TestDocCodeBlocks(t *testing.T) {
 				checked++
 				if _, closest := findExcerpt(b.lines, sources); closest != "" {
 					t.Errorf("this block is not an excerpt of a test or example file (%s); copy it from an Example, or change the Example:\n%s", closest, b)
+					continue
+				}
+				// A block introduced as "From `ExampleX`" is an
+				// excerpt of ExampleX (of one of the Examples named).
+				if names := namedExamples(b.intro); names != nil {
+					var funcs []sourceFile
+					for _, src := range sources {
+						for _, n := range names {
+							funcs = append(funcs, src.function(n)...)
+						}
+					}
+					if at, _ := findExcerpt(b.lines, funcs); at == "" {
+						at, _ = findExcerpt(b.lines, sources)
+						t.Errorf("%s:%d: the text says the block is from %s, but it is from %s", b.file, b.line, strings.Join(names, " or "), at)
+					}
 				}
 			}
 		}
@@ -220,6 +311,20 @@ func TestFindExcerpt(t *testing.T) {
 		at, closest := findExcerpt(strings.Split(tt.block, "\n"), sources)
 		if got := closest == ""; got != tt.ok {
 			t.Errorf("%s: found = %v (%q, %q); want %v", tt.name, got, at, closest, tt.ok)
+		}
+	}
+}
+
+func TestNamedExamples(t *testing.T) {
+	for intro, want := range map[string]string{
+		"From `ExampleFunc` in [memo/example_test.go](x):":                 "ExampleFunc",
+		"From `ExampleNewRedLock` and `ExampleUpdate` (x).":                "ExampleNewRedLock ExampleUpdate",
+		"sets). From `ExampleGetOrComputeMulti`, the `multi_cached` form:": "ExampleGetOrComputeMulti",
+		"Over Redis, only the store changes. From `Example` in":            "Example",
+		"A block about `ExampleFunc`, not from it:":                        "",
+	} {
+		if got := strings.Join(namedExamples(intro), " "); got != want {
+			t.Errorf("namedExamples(%q) = %q; want %q", intro, got, want)
 		}
 	}
 }

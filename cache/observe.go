@@ -44,8 +44,8 @@ type Op uint8
 
 // The operations of Events.
 const (
-	OpGet                  Op = iota + 1 // a read of a key (Get, GetMulti per key, Gets, memo's read)
-	OpSet                                // a write (Set, SetMulti per key, Add, CompareAndSwap, memo's value)
+	OpGet                  Op = iota + 1 // a read of a key (Get, GetMulti per key, memo's read; not Gets)
+	OpSet                                // a write (Set, SetMulti per key, Add, CompareAndSwap, Increment, memo's value)
 	OpDelete                             // a delete (Delete per key, memo's Invalidate)
 	OpCompute                            // a computation of memo or GetOrCompute
 	OpLeaseWait                          // a wait for another caller's computation (memo)

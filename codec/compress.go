@@ -23,8 +23,10 @@ type Compressor interface {
 	// Compress appends the compressed src to dst.
 	Compress(dst, src []byte) []byte
 	// Decompress appends the decompressed src to dst. It returns an error
-	// wrapping ErrDecode, and allocates little, for corrupt input and for
-	// input that would decompress to more than limit bytes.
+	// wrapping ErrDecode for corrupt input and for input that would
+	// decompress to more than limit bytes; either may first allocate up to
+	// about limit bytes (the size a header claims, when it is within the
+	// limit), never more.
 	Decompress(dst, src []byte, limit int) ([]byte, error)
 }
 
