@@ -139,18 +139,16 @@ func (c *Cache[K, V]) encodeEntry(e *Entry[V]) ([]byte, error) {
 // Errors are the store's (a miss is none).
 func (d Door[K, V]) Load(ctx context.Context, k K, key string) (Entry[V], error) {
 	l := d.c.local
-	if l != nil {
-		if le, ok := l.get(k); ok {
-			d.c.stats.localHits.Add(1)
-			return Entry[V]{Value: l.value(le), HasValue: true, Written: le.written, FreshUntil: le.freshUntil, Plain: le.plain, local: true}, nil
-		}
+	if l == nil {
+		return d.LoadFresh(ctx, key)
 	}
-	var gen uint64
-	if l != nil {
-		gen = l.generation(key)
+	if le, ok := l.get(k); ok {
+		d.c.stats.localHits.Add(1)
+		return Entry[V]{Value: l.value(le), HasValue: true, Written: le.written, FreshUntil: le.freshUntil, Plain: le.plain, local: true}, nil
 	}
+	gen := l.generation(key)
 	e, err := d.LoadFresh(ctx, key)
-	if err == nil && l != nil && e.HasValue && e.Corrupt == nil && e.Fresh(time.Now()) {
+	if err == nil && e.HasValue && e.Corrupt == nil && e.Fresh(time.Now()) {
 		d.c.fill(k, key, gen, &e)
 	}
 	return e, err
@@ -166,9 +164,9 @@ func (d Door[K, V]) LoadFresh(ctx context.Context, key string) (_ Entry[V], err 
 		}
 	}
 	b := d.c.base()
-	ctx, cancel := b.bound(ctx)
-	defer cancel()
-	data, err := b.store.Get(ctx, key)
+	bctx, cancel := b.bound(ctx)
+	data, err := b.store.Get(bctx, key)
+	cancel()
 	if errors.Is(err, ErrNotFound) {
 		return Entry[V]{}, nil
 	}

@@ -72,15 +72,15 @@ type runner[K comparable, V any] struct {
 }
 
 func newRunner[K comparable, V any](c *cache.Cache[K, V], opts *Options, bg *tracker) runner[K, V] {
-	o := opts.withDefaults()
-	ttl := o.TTL
-	if ttl <= 0 {
-		ttl = c.WriteTTL()
+	r := runner[K, V]{d: c.Door(), o: opts.withDefaults(), bg: bg}
+	r.ttl = r.o.TTL
+	if r.ttl <= 0 {
+		r.ttl = c.WriteTTL()
 	}
-	if ttl <= 0 {
-		o.RefreshAhead = 0 // nothing expires: nothing to refresh ahead of
+	if r.ttl <= 0 {
+		r.o.RefreshAhead = 0 // nothing expires: nothing to refresh ahead of
 	}
-	return runner[K, V]{d: c.Door(), o: o, ttl: ttl, bg: bg}
+	return r
 }
 
 // detach returns a copy of r for a goroutine, so that r itself, on the
