@@ -92,9 +92,10 @@
 // the lease ran out) or the store fails until less than a sixth of the
 // lease is left, the watchdog ends the computation's context with the
 // cause [ErrLeaseLost]: a computation that watches its context can stop,
-// and what it returns is not stored. Bulk computations take no watchdog:
-// a batch that runs longer than the lease may have keys taken over, and
-// then does not write their values (no stale sets).
+// and what it returns is not stored. A bulk computation's leases are
+// renewed the same way, each on its own: a key whose lease is lost is not
+// written, and the batch goes on for the others (its context does not
+// end: one computation serves all its keys).
 //
 // The computation decides: [CallFrom] returns the [Call] of the
 // computation whose context it is given. [Call.SetTTL] chooses the value's

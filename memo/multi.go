@@ -306,7 +306,18 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 		}
 	}
 	if len(computed) > 0 {
+		// The leases are renewed while the batch computes, as a single
+		// key's; one that is lost drops its key's value, not the batch.
+		watchdogs := make(map[K]*renewal[V], len(won))
+		for _, k := range won {
+			watchdogs[k] = r.renew(ctx, skeys[k], leases[k])
+		}
 		got, errsOf := r.computeMissing(ctx, computed, skeys, computeMissing)
+		lost := make(map[K]bool)
+		for k, w := range watchdogs {
+			leases[k] = w.stop()
+			lost[k] = w.lost()
+		}
 		for _, k := range open {
 			if err := errsOf[k]; err != nil {
 				if e := first[k]; !errors.Is(err, ErrNotFound) && r.o.FailOpen {
@@ -326,6 +337,9 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 			lease := leases[k]
 			key := skeys[k]
 			err := errsOf[k]
+			if err != nil && lost[k] {
+				err = errors.Join(err, ErrLeaseLost)
+			}
 			if err != nil && !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 {
 				// Fail-safe: the stale value is served, and stored fresh
 				// again for the throttle.
@@ -343,7 +357,9 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 				return
 			}
 			v := got[k]
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || lost[k] {
+				// Stopped, or the lease was lost (another write of the
+				// key): the value is good, but not stored.
 				r.release(ctx, key, &lease)
 			} else if r.writeValue(ctx, key, &lease, v, 0) && first[k].Corrupt != nil {
 				r.d.Count(cache.StatHealed, 1)

@@ -3,6 +3,7 @@ package memo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -403,6 +404,56 @@ func TestLeaseLostWhenDeleted(t *testing.T) {
 				}
 				ld.wantCalls(2)
 			})
+		}
+	})
+}
+
+// A bulk computation (GetOrComputeMulti, Memo.GetMulti) longer than its
+// leases keeps them, as a single-key one does: another client's call for
+// one of its keys waits for it instead of computing the key again.
+func TestMultiLeaseRenewed(t *testing.T) {
+	teststores.ForEach(t, "memorenewm", func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), staleBound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Minute)
+		lease := 300 * time.Millisecond
+		if b.Name == "memcached" {
+			lease = 2 * time.Second // whole seconds
+		}
+		opts := &memo.Options{Lease: lease}
+		started, release := make(chan struct{}), make(chan struct{})
+		multi := make(chan error, 1)
+		go func() {
+			got, err := memo.GetOrComputeMulti(ctx, c1, []string{"a", "b"}, func(_ context.Context, keys []string) (map[string]string, error) {
+				close(started)
+				<-release
+				return map[string]string{"a": "slow a", "b": "slow b"}, nil
+			}, opts)
+			if err == nil && (got["a"] != "slow a" || got["b"] != "slow b") {
+				err = fmt.Errorf("got %v", got)
+			}
+			multi <- err
+		}()
+		<-started
+		second := make(chan result, 1)
+		go func() {
+			v, err := memo.GetOrCompute(ctx, c2, "b", func(context.Context) (string, error) {
+				return "computed twice", nil
+			}, opts)
+			second <- result{v, err}
+		}()
+		time.Sleep(3 * lease) // three leases: without renewal they would have expired
+		close(release)
+		if err := <-multi; err != nil {
+			t.Fatalf("the bulk call: %v", err)
+		}
+		if r := <-second; r.err != nil || r.v != "slow b" {
+			t.Fatalf("the other client got %q, %v; want the bulk computation's value (it kept its lease)", r.v, r.err)
+		}
+		wantValue(t, c1, "a", "slow a")
+		wantValue(t, c1, "b", "slow b")
+		if st := c2.Stats(); st.Computations != 0 {
+			t.Fatalf("the other client's stats = %+v; want no computation", st)
 		}
 	})
 }
