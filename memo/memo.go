@@ -559,9 +559,10 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 		if w.lost() {
 			err = errors.Join(err, ErrLeaseLost)
 		}
-		if !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 {
+		if !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 && !lease.Fresh(time.Now()) {
 			// Fail-safe: the stale value is served, and stored fresh
-			// again for the throttle.
+			// again for the throttle. (A value still fresh, that a
+			// refresh failed to replace, is put back as it was.)
 			r.serveStale(ctx, key, &lease, err)
 			return lease.Value, nil
 		}
