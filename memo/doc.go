@@ -75,8 +75,9 @@
 // Memo.Refresh) that fails serves nothing stale: the value is left as
 // fresh as it was, and the failure is the refresh's (counted in
 // Stats.BackgroundErrors, or Memo.Refresh's error). ErrNotFound is an
-// answer, not a failure: it is returned (and cached with NegativeTTL).
-// Bulk loads do the same, key by key.
+// answer, not a failure: it is returned (and cached with NegativeTTL), and
+// the value it answers for, stale or refreshed, is dropped. Bulk loads do
+// the same, key by key.
 //
 // Timeouts: SoftTimeout bounds how long a caller that has a stale value
 // waits for its recomputation (past it, the stale value); HardTimeout, how

@@ -732,6 +732,16 @@ func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.En
 		}
 		return
 	}
+	if errors.Is(err, ErrNotFound) && lease.HasValue {
+		// An answer: the value kept beside the lease (refreshed, or
+		// fail-safe's stale one) no longer exists, and goes with it.
+		octx, cancel := r.opContext(context.WithoutCancel(ctx))
+		defer cancel()
+		if _, err := r.d.Remove(octx, key, lease); err != nil {
+			r.d.Background(ctx, "release", key, err)
+		}
+		return
+	}
 	r.release(ctx, key, lease)
 }
 

@@ -183,3 +183,32 @@ func TestStaleServedCountedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A refresh-ahead whose computation answers ErrNotFound (without
+// NegativeTTL) got an answer, not a failure: the value it refreshed no
+// longer exists, and is not served as a hit afterwards.
+func TestRefreshAheadNotFoundDropsValue(t *testing.T) {
+	const ttl, ahead = time.Hour, 0.0001 // the refresh point: 360ms after a write
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, ttl)
+		opts := &memo.Options{RefreshAhead: ahead}
+		ld := newScripted(t, returns("v1"), notFound[string](), notFound[string]())
+		m1, m2 := memo.Func(c1, ld.fn, opts), memo.Func(c2, ld.fn, opts)
+		defer m1.Close()
+		defer m2.Close()
+		if v, err := m1.Get(ctx, "k"); err != nil || v != "v1" {
+			t.Fatalf("first Get = %q, %v", v, err)
+		}
+		sleepPastRefreshPoint(t, c1, "k", ttl, ahead)
+		if v, err := m2.Get(ctx, "k"); err != nil || v != "v1" {
+			t.Fatalf("Get past the refresh point = %q, %v; want the cached v1", v, err)
+		}
+		ld.awaitStarted(2)
+		m2.Close() // the refresh has ended
+		if v, err := m1.Get(ctx, "k"); !errors.Is(err, memo.ErrNotFound) {
+			t.Errorf("Get after the refresh found nothing = %q, %v; want ErrNotFound", v, err)
+		}
+	})
+}
