@@ -731,6 +731,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (_ int, err error) 
 	octx, cancel := c.opContext(ctx)
 	n, err := c.store.Delete(octx, skeys...)
 	cancel()
+	c.shared.flightsByKey.forget(skeys...)
 	var perr error
 	if c.local != nil {
 		for i, k := range keys {

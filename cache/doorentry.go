@@ -372,6 +372,7 @@ func (d Door[K, V]) Delete(ctx context.Context, keys ...string) (int, error) {
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
 	n, err := b.store.Delete(ctx, keys...)
+	d.c.shared.flightsByKey.forget(keys...)
 	d.c.stats.deletes.Add(int64(n))
 	var perr error
 	for _, k := range keys {

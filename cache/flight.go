@@ -57,6 +57,20 @@ func (d Door[K, V]) JoinFlight(kind FlightKind, key string) (f *Flight, leader b
 	return f, true
 }
 
+// forget removes the compute flights of keys (store keys) from the
+// registry after a delete of them, so that the next caller of each starts
+// a flight of its own rather than get the value of a computation that
+// started before the delete. Such a flight goes on for the callers that
+// joined it (its value, written over a lease the delete removed, is
+// dropped).
+func (fs *flights) forget(keys ...string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, key := range keys {
+		delete(fs.m, flightKey{ComputeFlight, key})
+	}
+}
+
 // Finish records the flight's result, wakes its followers and removes it,
 // so that the next caller of the key starts a flight of its own.
 func (f *Flight) Finish(val any, err error) {

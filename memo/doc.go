@@ -71,9 +71,13 @@
 // its callers get the stale value and a nil error (counted in
 // Stats.StaleServed), and the stale value is stored fresh again for
 // FailSafeThrottle, so that a failing source is asked once per throttle,
-// not on every call. ErrNotFound is an answer, not a failure: it is
-// returned (and cached with NegativeTTL). Bulk loads do the same, key by
-// key.
+// not on every call. A refresh of a value still fresh (refresh-ahead,
+// Memo.Refresh) that fails serves nothing stale: the value is left as
+// fresh as it was, and the failure is the refresh's (counted in
+// Stats.BackgroundErrors, or Memo.Refresh's error). ErrNotFound is an
+// answer, not a failure: it is returned (and cached with NegativeTTL), and
+// the value it answers for, stale or refreshed, is dropped. Bulk loads do
+// the same, key by key.
 //
 // Timeouts: SoftTimeout bounds how long a caller that has a stale value
 // waits for its recomputation (past it, the stale value); HardTimeout, how

@@ -559,9 +559,10 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 		if w.lost() {
 			err = errors.Join(err, ErrLeaseLost)
 		}
-		if !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 {
+		if !errors.Is(err, ErrNotFound) && lease.HasValue && r.o.FailSafeMax > 0 && !lease.Fresh(time.Now()) {
 			// Fail-safe: the stale value is served, and stored fresh
-			// again for the throttle.
+			// again for the throttle. (A value still fresh, that a
+			// refresh failed to replace, is put back as it was.)
 			r.serveStale(ctx, key, &lease, err)
 			return lease.Value, nil
 		}
@@ -728,6 +729,16 @@ func (r *runner[K, V]) endLease(ctx context.Context, key string, lease *cache.En
 		if _, err := r.d.Swap(octx, key, lease, &neg, r.o.NegativeTTL); err != nil {
 			r.d.Background(ctx, "write", key, err)
 			r.release(ctx, key, lease)
+		}
+		return
+	}
+	if errors.Is(err, ErrNotFound) && lease.HasValue {
+		// An answer: the value kept beside the lease (refreshed, or
+		// fail-safe's stale one) no longer exists, and goes with it.
+		octx, cancel := r.opContext(context.WithoutCancel(ctx))
+		defer cancel()
+		if _, err := r.d.Remove(octx, key, lease); err != nil {
+			r.d.Background(ctx, "release", key, err)
 		}
 		return
 	}

@@ -209,6 +209,9 @@ func (r *runner[K, V]) computeMissing(ctx context.Context, keys []K, skeys map[K
 		start = time.Now()
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
+	// A bulk computation carries no Call: not even the Call of a
+	// computation that this bulk load was made from (ctx keeps its values).
+	cctx = context.WithValue(cctx, callKey{}, &Call{})
 	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, keys) })
 	cancel()
 	var failed KeyErrors[K]
