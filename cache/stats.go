@@ -27,7 +27,7 @@ type Stats struct {
 	LeaseWaits       int64 // calls that waited for another caller's computation (its lease)
 	FailOpen         int64 // store failures a computation went on through (memo's FailOpen)
 	Healed           int64 // values that failed to decode and were recomputed and overwritten
-	StaleServed      int64 // stale values served because the computation failed or was slow (fail-safe)
+	StaleServed      int64 // calls answered with a stale value because the computation failed or was slow (fail-safe): one per caller
 	BackgroundErrors int64 // failures of work no caller waits for (refreshes, writes of computed values)
 }
 

@@ -68,8 +68,9 @@
 // FailSafeMax. Past the TTL a plain Cache.Get sees a miss, and memo
 // recomputes the value; when that computation fails (an error, a panic,
 // ComputeTimeout, or with FailOpen the store and then the computation),
-// its callers get the stale value and a nil error (counted in
-// Stats.StaleServed), and the stale value is stored fresh again for
+// its callers get the stale value and a nil error (Stats.StaleServed
+// counts one per caller answered so; a recomputation that fails after its
+// callers went away, past SoftTimeout, serves nobody), and the stale value is stored fresh again for
 // FailSafeThrottle, so that a failing source is asked once per throttle,
 // not on every call. A refresh of a value still fresh (refresh-ahead,
 // Memo.Refresh) that fails serves nothing stale: the value is left as

@@ -175,7 +175,8 @@ func (m *Memo[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 			continue
 		}
 		m.r.d.Count(cache.StatRefresh, 1)
-		return m.r.computeUnderLease(ctx, key, lease, e.Corrupt != nil, compute)
+		v, err := m.r.computeUnderLease(ctx, key, lease, e.Corrupt != nil, compute)
+		return v, m.r.served(ctx, key, err)
 	}
 }
 

@@ -251,11 +251,11 @@ func (r *runner[K, V]) waitFlight(ctx context.Context, f *cache.Flight, key stri
 		hard = t.C
 	}
 	if soft == nil && hard == nil {
-		return wait[V](ctx, f, key)
+		return r.wait(ctx, f, key)
 	}
 	select {
 	case <-f.Done():
-		return wait[V](ctx, f, key)
+		return r.wait(ctx, f, key)
 	case <-soft:
 		r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key})
 		return stale, nil
@@ -268,15 +268,32 @@ func (r *runner[K, V]) waitFlight(ctx context.Context, f *cache.Flight, key stri
 	}
 }
 
-// wait waits for f, the flight of key, or for ctx to end.
-func wait[V any](ctx context.Context, f *cache.Flight, key string) (V, error) {
+// wait waits for f, the flight of key, or for ctx to end. A stale value
+// the flight served (fail-safe) is one stale value served to this caller.
+func (r *runner[K, V]) wait(ctx context.Context, f *cache.Flight, key string) (V, error) {
 	val, err := f.Wait(ctx)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		var zero V
 		return zero, ctxError("get-or-compute", key, ctx)
 	}
 	v, _ := val.(V) // the flight's type is V: only a nil value fails
-	return v, err
+	return v, r.served(ctx, key, err)
+}
+
+// errServedStale is the error of a computation, flight or bulk key whose
+// result is a stale value that fail-safe serves: it travels with the value
+// to each caller, which counts one stale value served (served) and gets
+// the value with a nil error. It never reaches a caller of the package.
+var errServedStale = errors.New("memo: a stale value served")
+
+// served turns errServedStale into a stale value served to one caller:
+// reported (Stats.StaleServed, the Observer) and a nil error.
+func (r *runner[K, V]) served(ctx context.Context, key string, err error) error {
+	if err != errServedStale {
+		return err
+	}
+	r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key})
+	return nil
 }
 
 // failOpen computes without the store, for callers whose read of it
@@ -327,7 +344,7 @@ func (r *runner[K, V]) timedCompute(ctx context.Context, key string, compute fun
 func (r *runner[K, V]) runFlight(ctx, base context.Context, key string, e cache.Entry[V], compute func(ctx context.Context) (V, error), f *cache.Flight) {
 	defer r.bg.done()
 	fctx, cancel := detached(ctx, base)
-	v, err := r.fill(fctx, key, e, compute)
+	v, err := r.fill(fctx, key, e, compute) // errServedStale goes to the callers
 	cancel()
 	f.Finish(v, err)
 }
@@ -414,8 +431,7 @@ func (r *runner[K, V]) timedAwait(ctx context.Context, key string, e cache.Entry
 func (r *runner[K, V]) storeFailedStale(ctx context.Context, key string, err error, compute func(ctx context.Context) (V, error), keep cache.Entry[V]) (V, error) {
 	v, err := r.storeFailed(ctx, key, err, compute)
 	if err != nil && keep.HasValue && !errors.Is(err, ErrNotFound) && r.o.FailOpen {
-		r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key})
-		return keep.Value, nil
+		return keep.Value, errServedStale
 	}
 	return v, err
 }
@@ -564,7 +580,7 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 			// again for the throttle. (A value still fresh, that a
 			// refresh failed to replace, is put back as it was.)
 			r.serveStale(ctx, key, &lease, err)
-			return lease.Value, nil
+			return lease.Value, errServedStale
 		}
 		r.endLease(ctx, key, &lease, err)
 		if errors.Is(err, ErrNotFound) {
@@ -586,10 +602,10 @@ func (r *runner[K, V]) computeUnderLease(ctx context.Context, key string, lease 
 }
 
 // serveStale ends a lease whose computation failed with err by storing the
-// stale value it kept as fresh again for FailSafeThrottle, and reports the
-// stale value served.
+// stale value it kept as fresh again for FailSafeThrottle. The stale value
+// is counted where it reaches a caller (errServedStale): a background
+// computation that no caller waits for any longer serves nobody.
 func (r *runner[K, V]) serveStale(ctx context.Context, key string, lease *cache.Entry[V], err error) {
-	r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: key, Err: err})
 	now := time.Now()
 	back := cache.Entry[V]{Value: lease.Value, HasValue: true, FreshUntil: now.Add(r.o.FailSafeThrottle)}
 	octx, cancel := r.opContext(context.WithoutCancel(ctx))
@@ -811,7 +827,7 @@ func (r *runner[K, V]) backgroundRefresh(ctx, base context.Context, key string, 
 		return // refreshed meanwhile, or gone: a miss computes it
 	}
 	r.d.Report(rctx, cache.Event{Op: cache.OpRefresh, Key: key})
-	if _, err := r.computeUnderLease(rctx, key, lease, false, compute); err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := r.computeUnderLease(rctx, key, lease, false, compute); err != nil && err != errServedStale && !errors.Is(err, ErrNotFound) {
 		r.d.Background(rctx, "refresh", key, err)
 	}
 }

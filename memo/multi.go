@@ -151,10 +151,11 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 			defer cancel()
 			vals, kerrs := rr.fillMulti(fctx, mine, skeys, first, computeMissing)
 			for _, k := range mine {
-				if err := kerrs[k]; err != nil {
+				// errServedStale goes with its stale value to the callers.
+				if err := kerrs[k]; err != nil && err != errServedStale {
 					led[k].Finish(nil, err)
 				} else {
-					led[k].Finish(vals[k], nil)
+					led[k].Finish(vals[k], err)
 				}
 			}
 		}()
@@ -168,7 +169,7 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 	}
 
 	for k, f := range followed {
-		v, err := wait[V](ctx, f, skeys[k])
+		v, err := r.wait(ctx, f, skeys[k])
 		if err != nil {
 			errs[k] = err
 			continue
@@ -326,8 +327,7 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 				if e := first[k]; !errors.Is(err, ErrNotFound) && r.o.FailOpen {
 					if stale, ok := r.staleOf(&e); ok {
 						// Fail-safe, as storeFailedStale.
-						r.d.Report(ctx, cache.Event{Op: cache.OpStaleServed, Result: cache.ResultStale, Key: skeys[k]})
-						vals[k] = stale
+						vals[k], kerrs[k] = stale, errServedStale
 						continue
 					}
 				}
@@ -348,7 +348,7 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 				// again for the throttle.
 				r.serveStale(ctx, key, &lease, err)
 				mu.Lock()
-				vals[k] = lease.Value
+				vals[k], kerrs[k] = lease.Value, errServedStale
 				mu.Unlock()
 				return
 			}
@@ -398,9 +398,12 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 		if err == nil {
 			var v V
 			v, err = r.fill(ctx, key, e, one)
-			if err == nil {
+			if err == nil || err == errServedStale {
 				mu.Lock()
 				vals[k] = v
+				if err != nil {
+					kerrs[k] = err // a stale value, counted where it reaches a caller
+				}
 				mu.Unlock()
 				return
 			}
