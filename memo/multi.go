@@ -377,7 +377,9 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 	each(others, func(k K) {
 		key := skeys[k]
 		one := func(ctx context.Context) (V, error) {
-			got, err := computeMissing(ctx, []K{k})
+			// A bulk computation's context carries a Call that decides
+			// nothing, here too (not the one fill gives a computation).
+			got, err := computeMissing(context.WithValue(ctx, callKey{}, &Call{}), []K{k})
 			var failed KeyErrors[K]
 			if errors.As(err, &failed) {
 				if ferr := failed[k]; ferr != nil {
