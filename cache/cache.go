@@ -844,6 +844,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 	octx, cancel := c.opContext(ctx)
 	err := c.store.Clear(octx, c.prefix)
 	cancel()
+	c.shared.flightsByKey.forgetPrefix(c.prefix)
 	var perr error
 	if l := c.local; l != nil {
 		l.invalidatePrefix(c.prefix)

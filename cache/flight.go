@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -68,6 +69,17 @@ func (fs *flights) forget(keys ...string) {
 	defer fs.mu.Unlock()
 	for _, key := range keys {
 		delete(fs.m, flightKey{ComputeFlight, key})
+	}
+}
+
+// forgetPrefix is forget for every key that starts with prefix (Clear).
+func (fs *flights) forgetPrefix(prefix string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for k := range fs.m {
+		if k.kind == ComputeFlight && strings.HasPrefix(k.key, prefix) {
+			delete(fs.m, k)
+		}
 	}
 }
 

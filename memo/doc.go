@@ -33,7 +33,12 @@
 // computation that outlives its lease and is taken over by another never
 // overwrites the newer value either. This is the cache-aside race that a
 // plain "compute, then Set" loses: an invalidation after a database write
-// undone by a computation that read the database before it.
+// undone by a computation that read the database before it. Calls through
+// the Cache (or its views) that deleted, invalidated or cleared the key
+// after it returns start a computation of their own rather than join the
+// one that started before it; in other processes, a call that joins a
+// computation already running there still gets its value (stale by at
+// most that computation's length).
 //
 // # Round trips
 //
