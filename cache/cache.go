@@ -366,7 +366,23 @@ func (c *Cache[K, V]) wroteKey(ctx context.Context, key string) error {
 // failure is a background failure (counted, reported, logged), returned to
 // the writer too, wrapped with ErrNotInvalidated.
 func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error {
-	octx, cancel := c.opContext(ctx)
+	var (
+		octx   context.Context
+		cancel context.CancelFunc
+	)
+	if ctx.Err() != nil {
+		// The caller's context ended, maybe during the write, which may
+		// have landed: the invalidation goes out all the same, on a
+		// context detached from ctx and bounded by the Timeout (a second
+		// without one), as landed reads.
+		bound := c.timeout
+		if bound <= 0 {
+			bound = time.Second
+		}
+		octx, cancel = context.WithTimeout(context.WithoutCancel(ctx), bound)
+	} else {
+		octx, cancel = c.opContext(ctx)
+	}
 	err := c.local.publish(octx, kind, key)
 	cancel()
 	if err == nil {
@@ -375,6 +391,16 @@ func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error 
 	c.stats.backgroundErrors.Add(1)
 	c.obs.background(ctx, "invalidation", key, err)
 	return errors.Join(ErrNotInvalidated, err)
+}
+
+// notInvalidated adds to err, the error of a write that may have landed,
+// perr, the failure to publish its invalidation (ErrNotInvalidated): the
+// caller learns that other Caches may serve the old value.
+func notInvalidated(err, perr error) error {
+	if perr == nil {
+		return err
+	}
+	return errors.Join(err, perr)
 }
 
 // decodeValue decodes what a plain read found: plain bytes are a value; an
@@ -602,8 +628,8 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) (err error) {
 	err = c.store.Set(octx, key, data, ttl)
 	cancel()
 	if err != nil {
-		_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
-		return c.fail("set", key, err)
+		perr := c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
+		return c.fail("set", key, notInvalidated(err, perr))
 	}
 	c.stats.sets.Add(1)
 	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
@@ -664,7 +690,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 		}
 	}
 	if err != nil {
-		return c.fail("set-multi", "", err)
+		return c.fail("set-multi", "", notInvalidated(err, perr))
 	}
 	c.stats.sets.Add(int64(len(batch)))
 	if perr != nil {
@@ -697,7 +723,7 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) (err error) {
 	cancel()
 	if err != nil {
 		if !errors.Is(err, ErrExists) {
-			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
+			err = notInvalidated(err, c.wrote(ctx, k, key, 0, nil, 0)) // it may have landed
 		}
 		return c.fail("add", key, err)
 	}
@@ -742,7 +768,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (_ int, err error) 
 		key = skeys[0]
 	}
 	if err != nil {
-		return n, c.fail("delete", key, err)
+		return n, c.fail("delete", key, notInvalidated(err, perr))
 	}
 	c.stats.deletes.Add(int64(n))
 	if perr != nil {
@@ -781,7 +807,7 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 	cancel()
 	perr := c.wrote(ctx, k, key, 0, nil, 0) // the local copy's expiry is no longer right
 	if err != nil {
-		return false, c.fail("expire", key, err)
+		return false, c.fail("expire", key, notInvalidated(err, perr))
 	}
 	if perr != nil {
 		return ok, c.fail("expire", key, perr)
@@ -827,7 +853,7 @@ func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (_ int64,
 	cancel()
 	perr := c.wrote(ctx, k, key, 0, nil, 0)
 	if err != nil {
-		return 0, c.fail("increment", key, err)
+		return 0, c.fail("increment", key, notInvalidated(err, perr))
 	}
 	if perr != nil {
 		return n, c.fail("increment", key, perr)
@@ -849,7 +875,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 		perr = c.publish(ctx, invPrefix, c.prefix)
 	}
 	if err != nil {
-		return c.fail("clear", c.prefix, err)
+		return c.fail("clear", c.prefix, notInvalidated(err, perr))
 	}
 	if perr != nil {
 		return c.fail("clear", c.prefix, perr)
@@ -927,7 +953,7 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
-			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
+			err = notInvalidated(err, c.wrote(ctx, k, key, 0, nil, 0)) // it may have landed
 		}
 		return c.fail("cas", key, err)
 	}
