@@ -312,7 +312,13 @@ func (c *Cache[K, V]) getStore(ctx context.Context, k K) (v V, found bool, key s
 // fill keeps the value of e, read from the store for k (store key key)
 // when the key's generation was gen, in the local tier.
 func (c *Cache[K, V]) fill(k K, key string, gen uint64, e *Entry[V]) {
-	c.local.install(k, key, gen, localEntry[V]{v: e.Value, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
+	v := e.Value
+	if c.local.clone != nil {
+		// The reader gets e.Value, and may change it: the tier keeps a
+		// copy of its own.
+		v, _ = c.local.clone(v).(V)
+	}
+	c.local.install(k, key, gen, localEntry[V]{v: v, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
 }
 
 // generation returns the local tier's generation of key, to give to
@@ -343,9 +349,15 @@ func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, gen uint64, v 
 		if ttl > 0 {
 			until = time.Now().Add(ttl)
 		}
+		// With a Clone hook the writer may change v once the write has
+		// returned: the tier keeps a copy of its own.
+		kept := *v
+		if l.clone != nil {
+			kept, _ = l.clone(kept).(V)
+		}
 		// The generation has moved once, by the invalidate above, if
 		// nothing else invalidated the key since before the write.
-		l.install(k, key, gen+1, localEntry[V]{v: *v, plain: true}, until)
+		l.install(k, key, gen+1, localEntry[V]{v: kept, plain: true}, until)
 	}
 	return c.publish(ctx, invKey, key)
 }

@@ -108,3 +108,90 @@ func TestLocalWriteCanceledStillInvalidates(t *testing.T) {
 		})
 	}
 }
+
+// With a Clone hook, callers may change the values they handle: so may a
+// writer change the value it gave to Set once Set has returned. The
+// writer's own local copy must be one of its own, or the tier serves a
+// value that was never written (the store holds "a").
+func TestLocalCloneOwnCopy(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := cache.New[string, []string](s, &cache.Options[string, []string]{Local: &cache.LocalOptions{
+		Bus:   newTestBus(),
+		Clone: func(v any) any { return append([]string(nil), v.([]string)...) },
+	}})
+	t.Cleanup(func() { cache.CloseLocal(c) })
+	for !cache.LocalOn(c) {
+		time.Sleep(time.Millisecond)
+	}
+	for _, op := range []struct {
+		name  string
+		write func(v []string) error
+	}{
+		{"Set", func(v []string) error { return c.Set(ctx, "k", v) }},
+		{"SetMulti", func(v []string) error { return c.SetMulti(ctx, map[string][]string{"k": v}) }},
+		{"CompareAndSwap", func(v []string) error {
+			_, _, tok, err := c.Gets(ctx, "k")
+			if err != nil {
+				return err
+			}
+			return c.CompareAndSwap(ctx, "k", v, tok)
+		}},
+	} {
+		v := []string{"a"}
+		if err := op.write(v); err != nil {
+			t.Fatal(err)
+		}
+		v[0] = "changed after " + op.name
+		got, _, err := c.Get(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != "a" {
+			t.Fatalf("after %s, the writer changed its slice; Get = %q (local hits %d); the store holds \"a\"", op.name, got, c.Stats().LocalHits)
+		}
+	}
+}
+
+// With a Clone hook, the value a read returns after filling the tier from
+// the store is the caller's to change: the tier must keep another.
+func TestLocalCloneFill(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := cache.New[string, []string](s, &cache.Options[string, []string]{Namespace: "n", Local: &cache.LocalOptions{
+		Bus:   newTestBus(),
+		Clone: func(v any) any { return append([]string(nil), v.([]string)...) },
+	}})
+	t.Cleanup(func() { cache.CloseLocal(c) })
+	for !cache.LocalOn(c) {
+		time.Sleep(time.Millisecond)
+	}
+	plain := cache.New[string, []string](s, &cache.Options[string, []string]{Namespace: "n"}) // no local tier: writes only the store
+	for _, op := range []struct {
+		name string
+		read func() ([]string, error)
+	}{
+		{"Get", func() ([]string, error) { v, _, err := c.Get(ctx, "k"); return v, err }},
+		{"GetMulti", func() ([]string, error) { m, err := c.GetMulti(ctx, []string{"k"}); return m["k"], err }},
+		{"Door.Load", func() ([]string, error) { e, err := c.Door().Load(ctx, "k", c.Key("k")); return e.Value, err }},
+	} {
+		if err := plain.Set(ctx, "k", []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := op.read()
+		if err != nil || len(v) != 1 {
+			t.Fatalf("%s = %q, %v", op.name, v, err)
+		}
+		v[0] = "changed after " + op.name
+		got, _, err := c.Get(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != "a" {
+			t.Fatalf("the caller changed what %s returned from the store; Get = %q; the store holds \"a\"", op.name, got)
+		}
+		if _, err := c.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
