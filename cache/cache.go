@@ -312,7 +312,13 @@ func (c *Cache[K, V]) getStore(ctx context.Context, k K) (v V, found bool, key s
 // fill keeps the value of e, read from the store for k (store key key)
 // when the key's generation was gen, in the local tier.
 func (c *Cache[K, V]) fill(k K, key string, gen uint64, e *Entry[V]) {
-	c.local.install(k, key, gen, localEntry[V]{v: e.Value, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
+	v := e.Value
+	if c.local.clone != nil {
+		// The reader gets e.Value, and may change it: the tier keeps a
+		// copy of its own.
+		v, _ = c.local.clone(v).(V)
+	}
+	c.local.install(k, key, gen, localEntry[V]{v: v, written: e.Written, freshUntil: e.FreshUntil, plain: e.Plain}, e.FreshUntil)
 }
 
 // generation returns the local tier's generation of key, to give to
@@ -343,9 +349,15 @@ func (c *Cache[K, V]) wrote(ctx context.Context, k K, key string, gen uint64, v 
 		if ttl > 0 {
 			until = time.Now().Add(ttl)
 		}
+		// With a Clone hook the writer may change v once the write has
+		// returned: the tier keeps a copy of its own.
+		kept := *v
+		if l.clone != nil {
+			kept, _ = l.clone(kept).(V)
+		}
 		// The generation has moved once, by the invalidate above, if
 		// nothing else invalidated the key since before the write.
-		l.install(k, key, gen+1, localEntry[V]{v: *v, plain: true}, until)
+		l.install(k, key, gen+1, localEntry[V]{v: kept, plain: true}, until)
 	}
 	return c.publish(ctx, invKey, key)
 }
@@ -366,7 +378,23 @@ func (c *Cache[K, V]) wroteKey(ctx context.Context, key string) error {
 // failure is a background failure (counted, reported, logged), returned to
 // the writer too, wrapped with ErrNotInvalidated.
 func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error {
-	octx, cancel := c.opContext(ctx)
+	var (
+		octx   context.Context
+		cancel context.CancelFunc
+	)
+	if ctx.Err() != nil {
+		// The caller's context ended, maybe during the write, which may
+		// have landed: the invalidation goes out all the same, on a
+		// context detached from ctx and bounded by the Timeout (a second
+		// without one), as landed reads.
+		bound := c.timeout
+		if bound <= 0 {
+			bound = time.Second
+		}
+		octx, cancel = context.WithTimeout(context.WithoutCancel(ctx), bound)
+	} else {
+		octx, cancel = c.opContext(ctx)
+	}
 	err := c.local.publish(octx, kind, key)
 	cancel()
 	if err == nil {
@@ -375,6 +403,16 @@ func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error 
 	c.stats.backgroundErrors.Add(1)
 	c.obs.background(ctx, "invalidation", key, err)
 	return errors.Join(ErrNotInvalidated, err)
+}
+
+// notInvalidated adds to err, the error of a write that may have landed,
+// perr, the failure to publish its invalidation (ErrNotInvalidated): the
+// caller learns that other Caches may serve the old value.
+func notInvalidated(err, perr error) error {
+	if perr == nil {
+		return err
+	}
+	return errors.Join(err, perr)
 }
 
 // decodeValue decodes what a plain read found: plain bytes are a value; an
@@ -602,8 +640,8 @@ func (c *Cache[K, V]) Set(ctx context.Context, k K, v V) (err error) {
 	err = c.store.Set(octx, key, data, ttl)
 	cancel()
 	if err != nil {
-		_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
-		return c.fail("set", key, err)
+		perr := c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
+		return c.fail("set", key, notInvalidated(err, perr))
 	}
 	c.stats.sets.Add(1)
 	if err := c.wrote(ctx, k, key, gen, &v, ttl); err != nil {
@@ -664,7 +702,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, items map[K]V) (err error) {
 		}
 	}
 	if err != nil {
-		return c.fail("set-multi", "", err)
+		return c.fail("set-multi", "", notInvalidated(err, perr))
 	}
 	c.stats.sets.Add(int64(len(batch)))
 	if perr != nil {
@@ -697,7 +735,7 @@ func (c *Cache[K, V]) Add(ctx context.Context, k K, v V) (err error) {
 	cancel()
 	if err != nil {
 		if !errors.Is(err, ErrExists) {
-			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
+			err = notInvalidated(err, c.wrote(ctx, k, key, 0, nil, 0)) // it may have landed
 		}
 		return c.fail("add", key, err)
 	}
@@ -743,7 +781,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (_ int, err error) 
 		key = skeys[0]
 	}
 	if err != nil {
-		return n, c.fail("delete", key, err)
+		return n, c.fail("delete", key, notInvalidated(err, perr))
 	}
 	c.stats.deletes.Add(int64(n))
 	if perr != nil {
@@ -782,7 +820,7 @@ func (c *Cache[K, V]) Expire(ctx context.Context, k K, ttl time.Duration) (bool,
 	cancel()
 	perr := c.wrote(ctx, k, key, 0, nil, 0) // the local copy's expiry is no longer right
 	if err != nil {
-		return false, c.fail("expire", key, err)
+		return false, c.fail("expire", key, notInvalidated(err, perr))
 	}
 	if perr != nil {
 		return ok, c.fail("expire", key, perr)
@@ -828,7 +866,7 @@ func (c *Cache[K, V]) Increment(ctx context.Context, k K, delta int64) (_ int64,
 	cancel()
 	perr := c.wrote(ctx, k, key, 0, nil, 0)
 	if err != nil {
-		return 0, c.fail("increment", key, err)
+		return 0, c.fail("increment", key, notInvalidated(err, perr))
 	}
 	if perr != nil {
 		return n, c.fail("increment", key, perr)
@@ -851,7 +889,7 @@ func (c *Cache[K, V]) Clear(ctx context.Context) error {
 		perr = c.publish(ctx, invPrefix, c.prefix)
 	}
 	if err != nil {
-		return c.fail("clear", c.prefix, err)
+		return c.fail("clear", c.prefix, notInvalidated(err, perr))
 	}
 	if perr != nil {
 		return c.fail("clear", c.prefix, perr)
@@ -929,7 +967,7 @@ func (c *Cache[K, V]) CompareAndSwap(ctx context.Context, k K, v V, token Token)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
-			_ = c.wrote(ctx, k, key, 0, nil, 0) // it may have landed
+			err = notInvalidated(err, c.wrote(ctx, k, key, 0, nil, 0)) // it may have landed
 		}
 		return c.fail("cas", key, err)
 	}

@@ -251,8 +251,11 @@ func (d Door[K, V]) Add(ctx context.Context, key string, e *Entry[V], ttl time.D
 	if errors.Is(err, ErrExists) {
 		return err
 	}
-	if perr := d.c.wroteKey(ctx, key); err == nil && perr != nil {
-		return perr
+	if perr := d.c.wroteKey(ctx, key); perr != nil {
+		if err == nil {
+			return perr
+		}
+		err = notInvalidated(err, perr)
 	}
 	return b.failed(err)
 }
@@ -289,8 +292,11 @@ func (d Door[K, V]) Swap(ctx context.Context, key string, old, e *Entry[V], ttl 
 		}
 	}
 	if ok || err != nil {
-		if perr := d.c.wroteKey(ctx, key); err == nil && perr != nil {
-			return ok, perr
+		if perr := d.c.wroteKey(ctx, key); perr != nil {
+			if err == nil {
+				return ok, perr
+			}
+			err = notInvalidated(err, perr)
 		}
 	}
 	return ok, b.failed(err)
@@ -322,8 +328,11 @@ func (d Door[K, V]) Remove(ctx context.Context, key string, old *Entry[V]) (_ bo
 		b.wakes.wake(key)
 	}
 	if ok || err != nil {
-		if perr := d.c.wroteKey(ctx, key); err == nil && perr != nil {
-			return ok, perr
+		if perr := d.c.wroteKey(ctx, key); perr != nil {
+			if err == nil {
+				return ok, perr
+			}
+			err = notInvalidated(err, perr)
 		}
 	}
 	return ok, b.failed(err)
@@ -382,7 +391,7 @@ func (d Door[K, V]) Delete(ctx context.Context, keys ...string) (int, error) {
 	if err == nil && perr != nil {
 		return n, perr
 	}
-	return n, b.failed(err)
+	return n, b.failed(notInvalidated(err, perr))
 }
 
 // Watch starts watching key (a value's store key) for the end of a

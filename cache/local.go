@@ -34,8 +34,10 @@ type LocalOptions struct {
 	MaxStaleness time.Duration
 
 	// Clone, when set, is applied to every value the local tier hands out,
-	// so that callers may change what they get. Without it, values are
-	// shared between callers and must be treated as read-only.
+	// and to every value it keeps (a writer's, a reader's from the store),
+	// so that callers may change what they get and what they wrote.
+	// Without it, values are shared between callers and must be treated
+	// as read-only.
 	Clone func(any) any
 
 	// Bus carries invalidations between the Caches of every process: by
