@@ -116,14 +116,7 @@ func TestLocalWriteCanceledStillInvalidates(t *testing.T) {
 func TestLocalCloneOwnCopy(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	c := cache.New[string, []string](s, &cache.Options[string, []string]{Local: &cache.LocalOptions{
-		Bus:   newTestBus(),
-		Clone: func(v any) any { return append([]string(nil), v.([]string)...) },
-	}})
-	t.Cleanup(func() { cache.CloseLocal(c) })
-	for !cache.LocalOn(c) {
-		time.Sleep(time.Millisecond)
-	}
+	c := cloningCache(t, s)
 	for _, op := range []struct {
 		name  string
 		write func(v []string) error

@@ -211,17 +211,29 @@ func TestLocalHitAllocs(t *testing.T) {
 	}
 }
 
-func TestLocalClone(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
+// cloningCache returns a Cache of []string over s with a local tier whose
+// Clone hook copies the slice, subscribed to a bus of its own.
+func cloningCache(t *testing.T, s cache.Store) *cache.Cache[string, []string] {
+	t.Helper()
 	c := cache.New[string, []string](s, &cache.Options[string, []string]{Local: &cache.LocalOptions{
 		Bus:   newTestBus(),
 		Clone: func(v any) any { return append([]string(nil), v.([]string)...) },
 	}})
 	t.Cleanup(func() { cache.CloseLocal(c) })
+	deadline := time.Now().Add(5 * time.Second)
 	for !cache.LocalOn(c) {
+		if time.Now().After(deadline) {
+			t.Fatal("the local tier never subscribed to its bus")
+		}
 		time.Sleep(time.Millisecond)
 	}
+	return c
+}
+
+func TestLocalClone(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := cloningCache(t, s)
 	if err := c.Set(ctx, "k", []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
