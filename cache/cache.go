@@ -405,12 +405,16 @@ func (c *Cache[K, V]) publish(ctx context.Context, kind byte, key string) error 
 	return errors.Join(ErrNotInvalidated, err)
 }
 
-// notInvalidated adds to err, the error of a write that may have landed,
-// perr, the failure to publish its invalidation (ErrNotInvalidated): the
-// caller learns that other Caches may serve the old value.
+// notInvalidated adds to err, the error of a write that may have landed
+// (nil if it did), perr, the failure to publish its invalidation
+// (ErrNotInvalidated): the caller learns that other Caches may serve the
+// old value.
 func notInvalidated(err, perr error) error {
-	if perr == nil {
+	switch {
+	case perr == nil:
 		return err
+	case err == nil:
+		return perr
 	}
 	return errors.Join(err, perr)
 }

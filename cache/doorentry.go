@@ -251,13 +251,7 @@ func (d Door[K, V]) Add(ctx context.Context, key string, e *Entry[V], ttl time.D
 	if errors.Is(err, ErrExists) {
 		return err
 	}
-	if perr := d.c.wroteKey(ctx, key); perr != nil {
-		if err == nil {
-			return perr
-		}
-		err = notInvalidated(err, perr)
-	}
-	return b.failed(err)
+	return notInvalidated(b.failed(err), d.c.wroteKey(ctx, key))
 }
 
 // Swap writes e under key with ttl only if key still holds the bytes old
@@ -291,15 +285,11 @@ func (d Door[K, V]) Swap(ctx context.Context, key string, old, e *Entry[V], ttl 
 			ok, err = landed, nil
 		}
 	}
+	err = b.failed(err)
 	if ok || err != nil {
-		if perr := d.c.wroteKey(ctx, key); perr != nil {
-			if err == nil {
-				return ok, perr
-			}
-			err = notInvalidated(err, perr)
-		}
+		err = notInvalidated(err, d.c.wroteKey(ctx, key))
 	}
-	return ok, b.failed(err)
+	return ok, err
 }
 
 // Remove deletes key only if it still holds the bytes old was read (or
@@ -327,15 +317,11 @@ func (d Door[K, V]) Remove(ctx context.Context, key string, old *Entry[V]) (_ bo
 	if ok {
 		b.wakes.wake(key)
 	}
+	err = b.failed(err)
 	if ok || err != nil {
-		if perr := d.c.wroteKey(ctx, key); perr != nil {
-			if err == nil {
-				return ok, perr
-			}
-			err = notInvalidated(err, perr)
-		}
+		err = notInvalidated(err, d.c.wroteKey(ctx, key))
 	}
-	return ok, b.failed(err)
+	return ok, err
 }
 
 // settle reads key back after a write of data whose reply was lost, and
@@ -388,10 +374,7 @@ func (d Door[K, V]) Delete(ctx context.Context, keys ...string) (int, error) {
 		b.wakes.wake(k)
 		perr = errors.Join(perr, d.c.wroteKey(ctx, k))
 	}
-	if err == nil && perr != nil {
-		return n, perr
-	}
-	return n, b.failed(notInvalidated(err, perr))
+	return n, notInvalidated(b.failed(err), perr)
 }
 
 // Watch starts watching key (a value's store key) for the end of a

@@ -38,6 +38,14 @@ type Call struct {
 
 type callKey struct{}
 
+// withoutCall returns ctx carrying a Call that decides nothing, for the
+// computations whose values are not stored under one key's lease (bulk,
+// fail-open): CallFrom and Stale there must not reach the Call of a
+// computation ctx was made from.
+func withoutCall(ctx context.Context) context.Context {
+	return context.WithValue(ctx, callKey{}, &Call{})
+}
+
 // CallFrom returns the Call of the computation whose context is ctx, or a
 // Call that decides nothing outside of one (its methods are then no-ops).
 func CallFrom(ctx context.Context) *Call {

@@ -302,7 +302,7 @@ func (r *runner[K, V]) served(ctx context.Context, key string, err error) error 
 func (r *runner[K, V]) failOpen(ctx context.Context, key string, compute func(ctx context.Context) (V, error)) (V, error) {
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	defer cancel()
-	cctx = context.WithValue(cctx, callKey{}, &Call{})
+	cctx = withoutCall(cctx)
 	v, err := r.timedCompute(cctx, key, compute)
 	if errors.Is(err, ErrNotFound) {
 		return v, notFound(key, err)

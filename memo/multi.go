@@ -151,12 +151,9 @@ func (r *runner[K, V]) getMulti(ctx context.Context, keys []K, computeMissing fu
 			defer cancel()
 			vals, kerrs := rr.fillMulti(fctx, mine, skeys, first, computeMissing)
 			for _, k := range mine {
-				// errServedStale goes with its stale value to the callers.
-				if err := kerrs[k]; err != nil && err != errServedStale {
-					led[k].Finish(nil, err)
-				} else {
-					led[k].Finish(vals[k], err)
-				}
+				// A value, or an error, or a stale value with
+				// errServedStale, which goes with it to the callers.
+				led[k].Finish(vals[k], kerrs[k])
 			}
 		}()
 		select {
@@ -212,7 +209,7 @@ func (r *runner[K, V]) computeMissing(ctx context.Context, keys []K, skeys map[K
 	cctx, cancel := context.WithTimeout(ctx, r.o.ComputeTimeout)
 	// A bulk computation carries no Call: not even the Call of a
 	// computation that this bulk load was made from (ctx keeps its values).
-	cctx = context.WithValue(cctx, callKey{}, &Call{})
+	cctx = withoutCall(cctx)
 	vals, err := cache.Recover(func() (map[K]V, error) { return computeMissing(cctx, keys) })
 	cancel()
 	var failed KeyErrors[K]
@@ -377,9 +374,9 @@ func (r *runner[K, V]) fillMulti(ctx context.Context, keys []K, skeys map[K]stri
 	each(others, func(k K) {
 		key := skeys[k]
 		one := func(ctx context.Context) (V, error) {
-			// A bulk computation's context carries a Call that decides
-			// nothing, here too (not the one fill gives a computation).
-			got, err := computeMissing(context.WithValue(ctx, callKey{}, &Call{}), []K{k})
+			// A bulk computation carries no Call, here too (not the one
+			// fill gives a computation).
+			got, err := computeMissing(withoutCall(ctx), []K{k})
 			var failed KeyErrors[K]
 			if errors.As(err, &failed) {
 				if ferr := failed[k]; ferr != nil {
