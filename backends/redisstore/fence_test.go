@@ -146,7 +146,7 @@ func TestFenceAfterFailover(t *testing.T) {
 	ms := newStore(t, mc)
 
 	replicated := takeFences(t, ms, 1)
-	waitCounter(t, rc, replicated[0])
+	waitReplicated(t, mc, rc, replicated[0])
 	link.SetBlackhole(true) // the replica now lags: it sees nothing more
 	lost := takeFences(t, ms, 2)
 	// The replica still has the first counter: the later fences are lost.
@@ -159,18 +159,20 @@ func TestFenceAfterFailover(t *testing.T) {
 	wantGreater(t, newStore(t, rc), append(replicated, lost...), "on the promoted replica")
 }
 
-// waitCounter waits until the replica's counter holds want.
-func waitCounter(t *testing.T, replica *redis.Client, want int64) {
+// waitReplicated waits until the replica has applied every write the
+// master made: the counter and the release both. Waiting for the counter
+// alone is not enough: the release that follows it may still be in flight
+// when the link is cut, and the promoted replica then holds the lock.
+func waitReplicated(t *testing.T, master, replica *redis.Client, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, err := replica.Get(t.Context(), fenceCounter).Int64()
-		if err == nil && got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica's counter: got %d, %v; want %d within 10s", got, err, want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	n, err := master.Do(t.Context(), "WAIT", 1, 10000).Int64()
+	if err != nil || n < 1 {
+		t.Fatalf("WAIT 1 10000: got %d replicas, %v; want 1", n, err)
+	}
+	if got, err := replica.Get(t.Context(), fenceCounter).Int64(); err != nil || got != want {
+		t.Fatalf("replica's counter: got %d, %v; want %d", got, err, want)
+	}
+	if n, err := replica.Exists(t.Context(), fenceLock).Result(); err != nil || n != 0 {
+		t.Fatalf("replica's lock key after the release: exists %d, %v; want 0", n, err)
 	}
 }
