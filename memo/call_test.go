@@ -2,6 +2,7 @@ package memo_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,59 @@ func TestCallSetTTL(t *testing.T) {
 			}
 			return !found
 		})
+	})
+}
+
+// Refresh-ahead follows the TTL the computation chose: the refresh point is
+// that fraction of the chosen TTL (not of Options.TTL, an hour, which would
+// put it long after the value expired), and the value kept beside the
+// refresh's lease is fresh for the chosen TTL only.
+func TestRefreshAheadFollowsChosenTTL(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b teststores.Backend, s cache.Store, ns string) {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		c1, c2, _, _ := twoClients[string](t, b, s, ns, time.Hour)
+		chosen := ttlFor(b, 2*time.Second)
+		const ahead = 0.25
+		var computations atomic.Int64
+		refreshing, release := make(chan struct{}), make(chan struct{})
+		compute := func(ctx context.Context) (string, error) {
+			memo.CallFrom(ctx).SetTTL(chosen)
+			if computations.Add(1) == 2 {
+				close(refreshing)
+				<-release
+				return "refreshed", nil
+			}
+			return "first", nil
+		}
+		opts := &memo.Options{TTL: time.Hour, RefreshAhead: ahead}
+		if v, err := memo.GetOrCompute(ctx, c1, "k", compute, opts); err != nil || v != "first" {
+			t.Fatalf("GetOrCompute = %q, %v; want first", v, err)
+		}
+		sleepPastRefreshPoint(t, c1, "k", chosen, ahead)
+		if v, err := memo.GetOrCompute(ctx, c2, "k", compute, opts); err != nil || v != "first" {
+			t.Fatalf("GetOrCompute past the refresh point = %q, %v; want the cached value at once", v, err)
+		}
+		select {
+		case <-refreshing:
+		case <-time.After(chosen):
+			t.Fatalf("no refresh within the chosen TTL (%v) of a value past %v of it", chosen, ahead)
+		}
+		e := entry(t, c1, "k")
+		if !e.Lease || !e.HasValue || e.Value != "first" {
+			t.Fatalf("entry while refreshing = %+v; want the value with a lease", e)
+		}
+		if fresh := e.FreshUntil.Sub(e.Written); fresh != chosen {
+			t.Fatalf("entry while refreshing: fresh for %v after its writing; want the chosen %v", fresh, chosen)
+		}
+		close(release)
+		waitFor(t, "the refreshed value", func() bool {
+			v, found, err := c1.Get(ctx, "k")
+			return err == nil && found && v == "refreshed"
+		})
+		if st := c2.Stats(); st.Refreshes != 1 {
+			t.Fatalf("client 2 stats = %+v; want 1 refresh", st)
+		}
 	})
 }
 

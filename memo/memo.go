@@ -470,7 +470,11 @@ func (r *runner[K, V]) keptTTL(e *cache.Entry[V], now time.Time) time.Duration {
 // valueTTL returns the TTL of a value memo writes now (the computation's
 // choice, else the TTL with Jitter taken off), and the entry's logical
 // expiry and physical ttl: with fail-safe, the value is fresh for the TTL
-// and kept FailSafeMax longer.
+// and kept FailSafeMax longer. The logical expiry is recorded where a
+// reader needs the value's own TTL: with fail-safe, with refresh-ahead
+// (whose refresh point is a fraction of it), and for a TTL the computation
+// chose; otherwise the store's expiry is the only one, and a hit needs no
+// clock.
 func (r *runner[K, V]) valueTTL(now time.Time, chosen time.Duration) (freshUntil time.Time, physical time.Duration) {
 	ttl := chosen
 	if ttl <= 0 {
@@ -479,7 +483,7 @@ func (r *runner[K, V]) valueTTL(now time.Time, chosen time.Duration) (freshUntil
 			ttl -= time.Duration(rand.Float64() * r.o.Jitter * float64(ttl))
 		}
 	}
-	if r.o.FailSafeMax <= 0 || ttl <= 0 {
+	if ttl <= 0 || (r.o.FailSafeMax <= 0 && r.o.RefreshAhead <= 0 && chosen <= 0) {
 		return time.Time{}, ttl
 	}
 	return now.Add(ttl), ttl + r.o.FailSafeMax
@@ -782,12 +786,18 @@ func (r *runner[K, V]) release(ctx context.Context, key string, lease *cache.Ent
 }
 
 // refreshDue reports whether the value in e, a hit, is past its refresh
-// point and nobody refreshes it yet.
+// point and nobody refreshes it yet. The refresh point is RefreshAhead of
+// the value's own TTL (chosen by its computation, or jittered), where its
+// entry records it, else of the TTL.
 func (r *runner[K, V]) refreshDue(e *cache.Entry[V], now time.Time) bool {
 	if r.o.RefreshAhead <= 0 || e.Plain || e.Lease || e.Written.IsZero() {
 		return false
 	}
-	return !now.Before(e.Written.Add(time.Duration(float64(r.ttl) * r.o.RefreshAhead)))
+	ttl := r.ttl
+	if e.FreshUntil.After(e.Written) {
+		ttl = e.FreshUntil.Sub(e.Written)
+	}
+	return !now.Before(e.Written.Add(time.Duration(float64(ttl) * r.o.RefreshAhead)))
 }
 
 // refresh recomputes the value in e in the background: at most one refresh

@@ -39,14 +39,15 @@ type Options struct {
 	NegativeTTL time.Duration
 
 	// RefreshAhead, in (0, 1), turns on refresh-ahead: once that fraction
-	// of the TTL has passed since a value was written, callers still get
-	// the cached value at once, and exactly one caller across all processes
-	// recomputes it in the background: it writes a lease into the entry
-	// beside the value (readers keep getting the value), computes, and
-	// replaces the entry with the new value. That goroutine outlives the
-	// call that started it (bounded by ComputeTimeout and the store's
-	// Timeout); with Func, Memo.Close stops it. It needs a TTL; with no
-	// expiry it is off.
+	// of the value's TTL (the TTL with Jitter taken off, or the one its
+	// computation chose with Call.SetTTL) has passed since the value was
+	// written, callers still get the cached value at once, and exactly one
+	// caller across all processes recomputes it in the background: it
+	// writes a lease into the entry beside the value (readers keep getting
+	// the value until its TTL ends), computes, and replaces the entry with
+	// the new value. That goroutine outlives the call that started it
+	// (bounded by ComputeTimeout and the store's Timeout); with Func,
+	// Memo.Close stops it. It needs a TTL; with no expiry it is off.
 	RefreshAhead float64
 
 	// FailOpen makes a failing store (down, slow, erroring) not stop the
